@@ -8,4 +8,4 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DISABLE_MLFLOW_INTEGRATION", "TRUE")
 
-pytest_plugins = ["tests.kit.fixtures"]
+pytest_plugins = ["tests.kit.model_fixtures", "tests.kit.asset_fixtures"]

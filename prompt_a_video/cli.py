@@ -1,0 +1,111 @@
+"""`pav`: the one command of the project.
+
+Two kinds of subcommands, configured the same way (jsonargparse: ``-c FILE``, dotted
+overrides such as ``--trainer.max_epochs 2``, ``--print_config``):
+
+- Lightning stages ``fit``, ``validate``, ``test``, ``predict``: a LightningCLI whose model
+  and data module are chosen by ``class_path`` in an experiment YAML.
+- Pipeline stages (``assets`` today; ``evolve``, ``pairs``, ``evaluate``, ``refine``,
+  ``pipeline`` as they land): plain functions registered in :data:`STAGES` by import path.
+
+This module imports nothing heavy: ``pav --help`` must answer in well under 1.5 s, so the
+target of a subcommand is imported only once that subcommand is chosen.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+LIGHTNING_COMMANDS: dict[str, str] = {
+    "fit": "train a model (SFT, DPO) from an experiment YAML",
+    "validate": "run the validation loop of a model (e.g. from a checkpoint)",
+    "test": "run the test loop of a model",
+    "predict": "run the predict loop of a model",
+}
+
+# name -> ("module:attribute" of a function, a list or a dict of functions, one-line help).
+# A new stage is one line here plus its module; the help text costs no import.
+STAGES: dict[str, tuple[str, str]] = {
+    "assets": ("prompt_a_video.assets_cli:COMMANDS",
+               "install and list the offline assets (SmolLM2, all-MiniLM-L6-v2, VBench)"),
+}
+
+
+def _usage() -> str:
+    from prompt_a_video import __version__
+
+    width = max(map(len, [*LIGHTNING_COMMANDS, *STAGES]))
+    lines = [
+        f"pav {__version__}: train LLM prompt refiners for text-to-video models (Prompt-A-Video).",
+        "",
+        "usage: pav <command> [-c CONFIG.yaml] [--dotted.key VALUE ...]",
+        "",
+        "Lightning stages (experiment YAMLs under experiments/, models chosen by class_path):",
+        *(f"  {name:<{width}}  {text}" for name, text in LIGHTNING_COMMANDS.items()),
+        "",
+        "Pipeline stages:",
+        *(f"  {name:<{width}}  {text}" for name, (_, text) in STAGES.items()),
+        "",
+        "Every command takes -c/--config FILE (repeatable), dotted overrides and --print_config;",
+        "`pav <command> --help` lists its options. Runs are tracked in MLflow: sqlite:///mlruns.db",
+        "in the working directory unless MLFLOW_TRACKING_URI says otherwise.",
+        "",
+        "example: pav fit -c experiments/sft/smollm2-cpu.yaml --trainer.max_steps 20",
+    ]
+    return "\n".join(lines)
+
+
+def run_stage(name: str, args: list[str]):
+    """Import a pipeline stage's target and run it through jsonargparse."""
+    target, _ = STAGES[name]
+    module_name, attribute = target.split(":")
+    components = getattr(import_module(module_name), attribute)
+    from jsonargparse import auto_cli
+
+    return auto_cli(components, args=args, prog=f"pav {name}", as_positional=False)
+
+
+def run_lightning(args: list[str] | None):
+    """Run the LightningCLI; ``None`` lets it read ``sys.argv`` (console use)."""
+    import warnings
+
+    from prompt_a_video.lightning_cli import PavLightningCLI
+
+    with warnings.catch_warnings():
+        # Called from Python (tests, the pipeline) with explicit args: Lightning warns that
+        # sys.argv also has arguments, which are the caller's own, not ours.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return PavLightningCLI(args=args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from_console = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from prompt_a_video import __version__
+
+        print(f"pav {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command in LIGHTNING_COMMANDS:
+        run_lightning(None if from_console else argv)
+        return 0
+    if command in STAGES:
+        run_stage(command, rest)
+        return 0
+    known = ", ".join([*LIGHTNING_COMMANDS, *STAGES])
+    print(f"pav: unknown command {command!r}; choose one of: {known} (pav --help)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s status."""
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Prompt sets: the inputs of evolution, pair building, refinement and evaluation.
+
+A prompt set is a ``.txt`` file (one prompt a line), a ``.jsonl`` file (a ``"prompt"``
+key per record, other keys kept as metadata), or a named set. The one named set is
+VBench's 946 prompts (``vbench``, or ``vbench:scene,color`` for some dimensions), read
+from the offline asset; it is the out-of-domain evaluation set and must never be used as
+a training source (see DESIGN.md, "Prompt splits").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DataFormatError, ErrorPolicy, InvalidRecord
+from .jsonfile import iter_json_list, load_json_list
+from .jsonl import require_file, decode_line, iter_jsonl
+from .validation import check_prompt, describe, require_key
+
+__all__ = ["PromptItem", "load_prompts", "write_prompts_txt", "VBENCH_FILE", "parse_set_name"]
+
+#: The file inside the ``vbench`` asset folder.
+VBENCH_FILE = "VBench_full_info.json"
+_NAMED_SETS = ("vbench",)
+
+
+@dataclass
+class PromptItem:
+    """One prompt of a set, with where it came from (for messages) and its metadata.
+
+    Attributes:
+        prompt: the prompt, stripped of surrounding whitespace.
+        meta: the record's other keys (``.jsonl``), or VBench's ``dimensions`` list and
+            ``auxiliary_info``.
+        source: the file it was read from.
+        line: its 1-based line, or ``"item N"`` in a JSON list file.
+    """
+
+    prompt: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    line: int | str = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``.jsonl`` prompt-set record: ``{"prompt": ..., **meta}``."""
+        return {"prompt": self.prompt, **{k: v for k, v in self.meta.items() if k != "prompt"}}
+
+
+def parse_set_name(source: str) -> tuple[str, list[str]] | None:
+    """``"vbench:scene,color"`` → ``("vbench", ["scene", "color"])``; None if not a named set."""
+    name, sep, rest = source.partition(":")
+    if name not in _NAMED_SETS:
+        return None
+    dims = [d.strip() for d in rest.split(",") if d.strip()]
+    if sep and not dims:
+        raise ValueError(f"{source!r}: no dimension after ':' (write e.g. '{name}:scene,color')")
+    return name, dims
+
+
+def load_prompts(
+    source: str | os.PathLike,
+    *,
+    dimensions: list[str] | None = None,
+    errors: str = "raise",
+    skipped: list[DataFormatError] | None = None,
+) -> list[PromptItem]:
+    """Load a prompt set: a ``.txt`` or ``.jsonl`` file, or ``vbench[:dim,...]``.
+
+    A string naming a set (``"vbench"``) is the set even if a file of that name exists;
+    pass a ``Path`` to mean the file. ``dimensions`` filters VBench (a prompt is kept if
+    any of its dimensions is listed; combined with the ``vbench:`` list by union).
+    ``errors``/``skipped``: see ``ErrorPolicy``.
+    """
+    policy = ErrorPolicy(errors, skipped)
+    named = parse_set_name(source) if isinstance(source, str) else None
+    if named is not None:
+        _name, dims = named
+        return _load_vbench(sorted(set(dims) | set(dimensions or ())) or None, policy)
+    if dimensions:
+        raise ValueError(f"dimensions= filters only the named set 'vbench', not the file {source}")
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in (".txt", ".jsonl"):
+        raise ValueError(
+            f"{path}: not a prompt set; expected a .txt file (one prompt a line), a .jsonl "
+            f"file with a 'prompt' key, or a named set: 'vbench' or 'vbench:DIM,...'"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: prompt file not found (expected a .txt or .jsonl prompt set, "
+            f"or a named set such as 'vbench')"
+        )
+    if suffix == ".txt":
+        return _load_txt(path, policy)
+    return _load_jsonl(path, policy)
+
+
+def _load_txt(path: Path, policy: ErrorPolicy) -> list[PromptItem]:
+    items: list[PromptItem] = []
+    blank: list[int] = []  # blank lines seen since the last prompt
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            start, offset = offset, offset + len(raw)
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw, start = raw[3:], start + 3
+            try:
+                text = decode_line(path, lineno, raw, start)
+            except DataFormatError as err:
+                policy.handle(err)
+                continue
+            if not text.strip():
+                blank.append(lineno)  # an error only if a prompt follows: see below
+                continue
+            # Blank lines at the very end are an editor's habit; in the middle they are
+            # a prompt that went missing, and would shift every later prompt's index.
+            for b in blank:
+                policy.handle(DataFormatError(path, b, "empty prompt (a blank line before the last prompt)"))
+            blank.clear()
+            try:
+                prompt = check_prompt(text, field=None)
+            except InvalidRecord as exc:
+                policy.handle(DataFormatError(path, lineno, exc.problem))
+                continue
+            items.append(PromptItem(prompt, {}, str(path), lineno))
+    return items
+
+
+def _parse_prompt_record(record: dict) -> tuple[str, dict]:
+    prompt = check_prompt(require_key(record, "prompt"), "prompt")
+    return prompt, {k: v for k, v in record.items() if k != "prompt"}
+
+
+def _load_jsonl(path: Path, policy: ErrorPolicy) -> list[PromptItem]:
+    records = iter_jsonl(path, parse=_parse_prompt_record, errors=policy.errors, skipped=policy.skipped)
+    return [PromptItem(prompt, meta, str(path), lineno) for lineno, (prompt, meta) in records]
+
+
+def _parse_vbench_item(item: Any) -> tuple[str, dict]:
+    if not isinstance(item, dict):
+        raise InvalidRecord(f"expected an object with 'prompt_en' and 'dimension', got {describe(item)}")
+    prompt = check_prompt(require_key(item, "prompt_en"), "prompt_en")
+    dims = require_key(item, "dimension")
+    if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
+        raise InvalidRecord(f"dimension: expected a list of strings, got {describe(dims)}")
+    meta: dict[str, Any] = {"dimensions": list(dims)}
+    if "auxiliary_info" in item:
+        meta["auxiliary_info"] = item["auxiliary_info"]
+    return prompt, meta
+
+
+def _load_vbench(dimensions: list[str] | None, policy: ErrorPolicy) -> list[PromptItem]:
+    # Imported here: the assets module is only needed for named sets.
+    from prompt_a_video.assets import require_asset
+
+    path = Path(require_asset("vbench")) / VBENCH_FILE
+    require_file(path)
+    raw = load_json_list(path, "objects with 'prompt_en' and 'dimension'")
+    items = [
+        PromptItem(prompt, meta, str(path), loc)
+        for loc, (prompt, meta) in iter_json_list(path, raw, _parse_vbench_item, policy)
+    ]
+    if not dimensions:
+        return items
+    valid = sorted({d for item in items for d in item.meta["dimensions"]})
+    unknown = [d for d in dimensions if d not in valid]
+    if unknown:
+        raise ValueError(
+            f"unknown VBench dimension(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
+        )
+    wanted = set(dimensions)
+    return [item for item in items if wanted.intersection(item.meta["dimensions"])]
+
+
+def write_prompts_txt(path: str | os.PathLike, prompts: Iterable[str | PromptItem]) -> int:
+    """Write a ``.txt`` prompt set (one prompt a line, UTF-8); returns the count.
+
+    Each prompt is checked like a reader would, and must fit on one line. The file is
+    written whole (a prompt set is small and written once, not appended to).
+    """
+    path = Path(path)
+    lines = []
+    for i, p in enumerate(prompts):
+        text = p.prompt if isinstance(p, PromptItem) else p
+        try:
+            text = check_prompt(text, field=None)
+        except InvalidRecord as exc:
+            raise ValueError(f"prompt {i}: {exc}") from None
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"prompt {i}: contains a line break; use a .jsonl prompt set instead")
+        lines.append(text + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(lines), encoding="utf-8", newline="\n")
+    return len(lines)

@@ -1,0 +1,1 @@
+"""LightningDataModules: evolved pools -> SFT examples (preference pairs -> DPO next)."""

@@ -1,0 +1,95 @@
+"""The LightningCLI behind `pav fit|validate|test|predict`.
+
+What it adds to Lightning's CLI:
+- model and data module by ``class_path`` (any LightningModule / LightningDataModule);
+- MLflow by default (:class:`~prompt_a_video.callbacks.mlflow_logger.MLflowLogger`,
+  ``sqlite:///mlruns.db``), with a run name that says what ran (``fit sft/smollm2-cpu``);
+- the resolved config logged to the run (:class:`LogConfigToMLflow`), since Lightning's
+  SaveConfigCallback needs a ``log_dir`` that a sqlite or server store does not have;
+- ``--ckpt_path`` resumes the MLflow run recorded in the checkpoint;
+- checkpoints under ``runs/<experiment id>/<run id>/checkpoints`` (``default_root_dir``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningCLI
+
+from prompt_a_video.callbacks.mlflow_config import CHECKPOINT_RUN_KEY, LogConfigToMLflow
+
+log = logging.getLogger(__name__)
+
+LOGGER_CLASS = "prompt_a_video.callbacks.mlflow_logger.MLflowLogger"
+
+
+def run_name_for(subcommand: str, config_files: list[Any], model_class: str | None) -> str:
+    """``fit sft/smollm2-cpu`` for an experiment file, ``fit SFTRefiner`` without one."""
+    if config_files:
+        path = Path(str(config_files[-1])).with_suffix("")
+        parts = path.parts
+        name = "/".join(parts[parts.index("experiments") + 1:]) if "experiments" in parts else path.name
+        return f"{subcommand} {name}"
+    short = (model_class or "model").rsplit(".", 1)[-1]
+    return f"{subcommand} {short}"
+
+
+def run_id_from_checkpoint(ckpt_path: str) -> str | None:
+    """The MLflow run id that :class:`LogConfigToMLflow` stored in a checkpoint."""
+    import torch
+
+    path = Path(ckpt_path)
+    if not path.is_file():
+        return None
+    # mmap: read one key without loading every tensor of the checkpoint into memory.
+    checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    return checkpoint.get(CHECKPOINT_RUN_KEY)
+
+
+class PavLightningCLI(LightningCLI):
+    def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("save_config_callback", LogConfigToMLflow)
+        kwargs.setdefault("trainer_defaults", {
+            "logger": {"class_path": LOGGER_CLASS},
+            "default_root_dir": "runs",
+        })
+        kwargs.setdefault("parser_kwargs", {"prog": "pav"})
+        super().__init__(
+            model_class=None,
+            datamodule_class=None,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            **kwargs,
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        logger_cfg = config.trainer.get("logger")
+        mlflow_cfg = self._mlflow_logger_config(logger_cfg)
+        if mlflow_cfg is None:
+            return
+        if mlflow_cfg.get("init_args") is None:
+            mlflow_cfg.init_args = Namespace()
+        init_args = mlflow_cfg.init_args
+        if init_args.get("run_name") is None:
+            model_class = config.model.get("class_path") if isinstance(config.get("model"), Namespace) else None
+            init_args["run_name"] = run_name_for(self.subcommand, config.get("config") or [], model_class)
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and init_args.get("run_id") is None:
+            run_id = run_id_from_checkpoint(str(ckpt_path))
+            if run_id:
+                log.info("resuming MLflow run %s from %s", run_id, ckpt_path)
+                init_args["run_id"] = run_id
+
+    @staticmethod
+    def _mlflow_logger_config(logger_cfg: Any) -> Namespace | None:
+        """The first MLflow logger entry of ``trainer.logger`` (a Namespace or a list of them)."""
+        entries = logger_cfg if isinstance(logger_cfg, list) else [logger_cfg]
+        for entry in entries:
+            if isinstance(entry, Namespace) and str(entry.get("class_path", "")).lower().endswith("mlflowlogger"):
+                return entry
+        return None

@@ -1,0 +1,85 @@
+"""Supervised fine-tuning of the refiner: (original prompt -> best evolved prompt).
+
+Loss: token-level cross-entropy on the assistant's tokens only (the prompt side is
+masked with -100), averaged over the answer tokens of the batch. LoRA or full
+fine-tuning, AdamW with linear warm-up then cosine decay.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from lightning.pytorch import LightningModule
+
+from prompt_a_video.modules.backbone import CausalLMBackbone
+from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+
+
+class SFTRefiner(LightningModule):
+    """LoRA (or full) SFT of an instruct LLM into a prompt refiner.
+
+    Args:
+        backbone: the causal LM, its chat prompt and LoRA spec.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        max_length: tokens per example (prompt + answer); see ``encode_chat`` for the cut policy.
+    """
+
+    def __init__(self, backbone: CausalLMBackbone, lr: float = 2e-4, weight_decay: float = 0.0,
+                 warmup_steps: int = 0, max_length: int = 512) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = backbone
+        self.model = None
+        self._tokenizer = None
+        self.truncation = TruncationCounts()
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = self.backbone.load_tokenizer()
+        return self._tokenizer
+
+    def configure_model(self) -> None:
+        if self.model is None:
+            self.model = self.backbone.load_model()
+            # from_pretrained returns eval mode, and Lightning keeps each module's mode
+            # as it finds it: without this, dropout (LoRA's included) stays off in training.
+            self.model.train()
+
+    def encode(self, prompts: list[str], answers: list[str]) -> dict[str, torch.Tensor]:
+        """Chat-format and tokenise a batch; tensors ``[B, T]`` on the module's device."""
+        rows = [encode_chat(self.tokenizer, self.backbone.messages(p), a, self.hparams.max_length, self.truncation)
+                for p, a in zip(prompts, answers)]
+        return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
+
+    def _loss(self, batch) -> torch.Tensor:
+        encoded = self.encode(batch["prompt"], batch["target"])
+        return self.model(**encoded).loss
+
+    def training_step(self, batch, batch_idx):
+        loss = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["prompt"]))
+        self.log("train/truncated_prompts", float(self.truncation.prompt_cut), batch_size=1)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss = self._loss(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["prompt"]))
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(self.hparams.warmup_steps, total)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

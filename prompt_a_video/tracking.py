@@ -1,0 +1,77 @@
+"""MLflow tracking: where runs go, what they are called, and what never reaches them.
+
+Default store: ``sqlite:///mlruns.db`` in the working directory (embedded, no server),
+unless the YAML gives a ``tracking_uri`` or ``$MLFLOW_TRACKING_URI`` is set, which is how
+a team points every run at a shared MLflow server.
+
+This module imports nothing heavy at import time; the logger class lives in
+:mod:`prompt_a_video.callbacks.mlflow_logger`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+DEFAULT_EXPERIMENT = "prompt-a-video"
+REDACTED = "***"
+
+# Keys whose values are secrets (API keys of chat operators, hub tokens...). Matched on
+# the last component of a dotted key, so `operator.init_args.api_key` is caught.
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential|authorization)", re.I)
+# Values that look like keys even under an innocent name (OpenAI/HF/Anthropic styles).
+_SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{20,}|Bearer\s+\S+)$")
+# Non-secret keys that happen to match the pattern above.
+_NOT_SECRET = {"max_new_tokens", "max_tokens", "prompt_token_limit", "token_limit", "max_prompt_tokens",
+               "pad_token", "eos_token", "bos_token", "tokenizer", "add_special_tokens"}
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """The YAML's value, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def is_secret_key(key: str) -> bool:
+    last = str(key).rsplit(".", 1)[-1]
+    return last not in _NOT_SECRET and bool(_SECRET_KEY.search(last))
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of a nested config with secret values replaced by ``***``."""
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v, key) for v in value)
+    if value is not None and is_secret_key(key):
+        return REDACTED
+    if isinstance(value, str) and _SECRET_VALUE.match(value.strip()):
+        return REDACTED
+    return value
+
+
+def flatten(config: Mapping, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``; lists are kept as values."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_params(config: Mapping) -> dict[str, str]:
+    """MLflow params of a resolved config: flattened, redacted, ``init_args`` elided.
+
+    ``model.init_args.backbone.init_args.lora.r`` becomes ``model.backbone.lora.r``, which
+    is what a person filters on in the MLflow UI.
+    """
+    params = {}
+    for key, value in flatten(redact(dict(config))).items():
+        short = key.replace(".init_args.", ".")
+        params[short] = "" if value is None else str(value)
+    return params

@@ -1,0 +1,133 @@
+"""The paper's released data reads into our records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prompt_a_video.data import DataFormatError, PreferencePair, iter_pairs, iter_pool, sft_pairs
+
+REFINED = "A golden retriever sprints across a sunlit beach, waves breaking behind it, slow motion"
+
+
+def _write(tmp_path, name, value):
+    path = tmp_path / name
+    path.write_text(json.dumps(value), encoding="utf-8")
+    return path
+
+
+def test_sft_pairs_file(tmp_path):
+    path = _write(tmp_path, "sft.json", [["a dog running", REFINED], ["a red car", "A red sports car drifts on wet asphalt"]])
+    records = list(iter_pool(path))
+    assert [r.prompt for r in records] == ["a dog running", "a red car"]
+    first = records[0]
+    assert first.backbone is None
+    assert [c.prompt for c in first.candidates] == [REFINED]
+    assert first.best is first.candidates[0]
+    assert (first.best.iteration, first.best.scores, first.best.reward) == (None, {}, None)
+    assert list(sft_pairs(records))[0] == ("a dog running", REFINED)
+
+
+LOG = [
+    [  # one source prompt
+        [  # iteration 0: the original first, then the first paraphrases
+            {"prompt": "a dog running", "scores": {"VQ": 2.0, "TVA": 4.0}},
+            {"prompt": "a dog running on grass", "scores": {"VQ": 3.0, "TVA": 3.0}},
+        ],
+        [  # iteration 1
+            {"prompt": REFINED, "scores": {"VQ": 3.5, "TVA": 3.7}},
+            {"prompt": "a dog running", "scores": {"VQ": 9.0, "TVA": 9.0}},  # the original again
+        ],
+    ],
+    [  # a source whose paraphrases never got scored higher than NaN
+        [{"prompt": "a cat", "scores": {"VQ": 3.0}}],
+        [{"prompt": "a cat, 4k", "scores": {"VQ": float("nan")}}],
+    ],
+]
+
+
+def test_evolution_log(tmp_path):
+    path = _write(tmp_path, "log.json", LOG)
+    dog, cat = iter_pool(path)
+    assert dog.prompt == "a dog running" and dog.backbone is None
+    assert [(c.prompt, c.iteration, c.reward) for c in dog.candidates] == [
+        ("a dog running", 0, 3.0),
+        ("a dog running on grass", 0, 3.0),
+        (REFINED, 1, 3.6),
+        ("a dog running", 1, 9.0),
+    ]
+    assert dog.candidates[2].scores == {"VQ": 3.5, "TVA": 3.7}
+    # The best is the top reward among candidates that are not the original text.
+    assert dog.best.prompt == REFINED
+    # NaN rewards are never best, and the original is excluded: no best at all.
+    assert cat.prompt == "a cat" and cat.best is None
+
+
+def test_evolution_log_custom_aggregate(tmp_path):
+    path = _write(tmp_path, "log.json", LOG[:1])
+    [dog] = iter_pool(path, aggregate=lambda s: s["VQ"])
+    assert [c.reward for c in dog.candidates] == [2.0, 3.0, 3.5, 9.0]
+    assert dog.best.prompt == REFINED
+    [dog] = iter_pool(path, aggregate=lambda s: -s["VQ"])
+    assert dog.best.prompt == "a dog running on grass"
+
+
+def test_pool_json_list_of_our_records(tmp_path):
+    rec = {"prompt": "a dog", "backbone": None, "candidates": [{"prompt": REFINED}], "best": {"prompt": REFINED}}
+    [back] = iter_pool(_write(tmp_path, "pool.json", [rec]))
+    assert back.best.prompt == REFINED
+
+
+def test_pool_json_shape_comes_from_the_first_recognisable_item(tmp_path):
+    # A bad first item does not make a whole SFT file unreadable.
+    path = _write(tmp_path, "sft.json", [42, ["a dog", REFINED]])
+    with pytest.raises(DataFormatError, match=r"sft\.json:item 0: expected an \[original, refined\] pair"):
+        list(iter_pool(path))
+    skipped = []
+    with pytest.warns(UserWarning):
+        assert [r.prompt for r in iter_pool(path, errors="skip", skipped=skipped)] == ["a dog"]
+    assert len(skipped) == 1
+
+
+@pytest.mark.parametrize("value, problem", [
+    ([1, 2, 3], r"unrecognised pool shape \(item 0 is 1\); accepted: a JSON list of \[original, refined\]"),
+    ({"data": []}, r"expected a JSON list of pool items; accepted shapes"),
+])
+def test_pool_json_unrecognised_shape(tmp_path, value, problem):
+    path = _write(tmp_path, "weird.json", value)
+    with pytest.raises(DataFormatError, match=problem) as info:
+        iter_pool(path)  # the document is parsed at the call
+    assert info.value.line == 1
+
+
+def test_pool_json_empty_list_is_empty(tmp_path):
+    assert list(iter_pool(_write(tmp_path, "empty.json", []))) == []
+
+
+def test_syntax_error_line_in_pretty_printed_json(tmp_path):
+    path = tmp_path / "sft.json"
+    path.write_text('[\n  ["a dog", "x"],\n  ["a cat" "y"]\n]\n')
+    with pytest.raises(DataFormatError, match=r"sft\.json:3: not valid JSON: Expecting ',' delimiter at column 12"):
+        iter_pool(path)
+
+
+def test_triplet_file(tmp_path):
+    path = _write(tmp_path, "triplets.json", [
+        {"prompt": "a dog", "chosen": REFINED, "rejected": "a dog, blurry"},
+    ])
+    assert list(iter_pairs(path)) == [PreferencePair("a dog", REFINED, "a dog, blurry")]
+
+
+@pytest.mark.parametrize("reader", [iter_pool, iter_pairs])
+def test_unknown_suffix_and_missing_file(tmp_path, reader):
+    with pytest.raises(ValueError, match=r"data\.csv: not an? .*expected \.jsonl"):
+        reader(tmp_path / "data.csv")
+    with pytest.raises(FileNotFoundError, match=r"missing\.jsonl: not found"):
+        reader(tmp_path / "missing.jsonl")
+
+
+def test_evolution_log_failing_aggregate_is_located(tmp_path):
+    path = _write(tmp_path, "log.json", LOG)
+    with pytest.raises(DataFormatError, match=r"log\.json:item 0: \[0\]\[0\]\.scores: aggregate\(scores\) failed: KeyError\('AES'\)"):
+        list(iter_pool(path, aggregate=lambda s: s["AES"]))
