@@ -61,7 +61,11 @@ def run_stage(name: str, args: list[str]):
     target, _ = STAGES[name]
     module_name, attribute = target.split(":")
     components = getattr(import_module(module_name), attribute)
-    from jsonargparse import auto_cli
+    if callable(components):  # one function: its signature is the stage's config
+        from prompt_a_video.stage_runner import run_function_stage
+
+        return run_function_stage(name, components, args)
+    from jsonargparse import auto_cli  # a dict of functions: sub-subcommands (pav assets install)
 
     return auto_cli(components, args=args, prog=f"pav {name}", as_positional=False)
 

@@ -30,8 +30,17 @@ _NOT_SECRET = {"max_new_tokens", "max_tokens", "prompt_token_limit", "token_limi
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """The YAML's value, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The YAML's value, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store.
+
+    A relative sqlite path is made absolute against the working directory now: MLflow
+    caches one store per URI string, so ``sqlite:///mlruns.db`` would otherwise keep
+    pointing at the first directory it was used in.
+    """
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/") and uri[len(prefix):] != ":memory:":
+        uri = prefix + os.path.abspath(uri[len(prefix):])
+    return uri
 
 
 def is_secret_key(key: str) -> bool:

@@ -3,12 +3,14 @@
 from prompt_a_video import tracking
 
 
-def test_tracking_uri_precedence(monkeypatch):
+def test_tracking_uri_precedence_and_sqlite_in_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.resolve_tracking_uri() == "sqlite:///mlruns.db"
+    assert tracking.resolve_tracking_uri() == f"sqlite:///{tmp_path}/mlruns.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
     assert tracking.resolve_tracking_uri() == "http://mlflow.team:5000"
-    assert tracking.resolve_tracking_uri("sqlite:///other.db") == "sqlite:///other.db"
+    assert tracking.resolve_tracking_uri("sqlite:////data/runs.db") == "sqlite:////data/runs.db"
+    assert tracking.resolve_tracking_uri("sqlite:///other.db") == f"sqlite:///{tmp_path}/other.db"
 
 
 def test_redact_hides_secret_keys_and_key_like_values_only():

@@ -1,0 +1,76 @@
+"""Run a pipeline stage (a typed function) from the command line, and track it in MLflow.
+
+A stage is a plain function whose typed signature is its config: jsonargparse builds the
+parser (``-c FILE``, dotted overrides, ``--print_config``, components by ``class_path``),
+instantiates the components, and calls it. The resolved config is kept so that
+:func:`tracked_stage` can log it to the stage's MLflow run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_CURRENT_CONFIG: dict[str, Any] = {}
+
+
+def run_function_stage(name: str, function: Callable, args: list[str] | None):
+    """Parse ``args`` for ``function``'s signature, instantiate components, call it."""
+    import yaml
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(prog=f"pav {name}", description=(function.__doc__ or "").split("\n\n")[0],
+                            default_meta=False)
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment YAML (repeatable)")
+    parser.add_function_arguments(function, as_group=False)
+    config = parser.parse_args(args)
+    resolved = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
+    resolved.pop("config", None)
+    files = [str(p) for p in (config.get("config") or []) if p is not None]
+    _CURRENT_CONFIG.clear()
+    _CURRENT_CONFIG.update(stage=name, config=resolved, files=files)
+    init = parser.instantiate_classes(config)
+    kwargs = {k: v for k, v in vars(init).items() if k != "config"}
+    return function(**kwargs)
+
+
+def current_stage_config() -> dict[str, Any]:
+    """``{"stage", "config", "files"}`` of the stage being run from the command line ({} otherwise)."""
+    return dict(_CURRENT_CONFIG)
+
+
+@contextlib.contextmanager
+def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, experiment: str | None = None,
+                  run_name: str | None = None, tracking_uri: str | None = None) -> Iterator[Any]:
+    """An MLflow run for a non-Lightning stage: config artifact, params, nested under an
+    active parent run (the pipeline) when there is one. Yields the ``mlflow`` module bound
+    to the run, so the stage calls ``mlflow.log_metric(...)``.
+    """
+    import mlflow
+    import yaml
+
+    from prompt_a_video.tracking import DEFAULT_EXPERIMENT, config_params, redact, resolve_tracking_uri
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT)
+    current = current_stage_config()
+    config = redact(current.get("config") or params or {})
+    if run_name is None:
+        files = current.get("files") or []
+        run_name = f"{stage} {os.path.splitext(os.path.basename(files[-1]))[0]}" if files else stage
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=run_name, nested=nested) as run:
+        mlflow.set_tag("pav.stage", stage)
+        mlflow.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
+        flat = config_params(config)
+        if params:
+            flat.update(config_params(params))
+        items = [(k, v[:6000]) for k, v in flat.items()]
+        for start in range(0, len(items), 100):
+            mlflow.log_params(dict(items[start:start + 100]))
+        mlflow.set_tag("pav.started", _dt.datetime.now().isoformat(timespec="seconds"))
+        yield mlflow
+        del run

@@ -1,0 +1,80 @@
+"""Pipeline stages: a typed function configured like the Lightning stages, tracked in MLflow."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from prompt_a_video.stage_runner import current_stage_config, run_function_stage, tracked_stage
+
+
+@dataclass
+class Operator:
+    """A component chosen by class_path in YAML."""
+
+    model: str = "gpt-4o"
+    api_key: str | None = None
+
+
+def demo_stage(operator: Operator, prompts: str = "prompts.txt", iterations: int = 3) -> dict:
+    """Demo stage.
+
+    Args:
+        operator: the component.
+        prompts: a file.
+        iterations: how many.
+    """
+    with tracked_stage("demo", experiment="demo") as mlflow:
+        mlflow.log_metric("iterations", iterations)
+    return {"operator": operator, "prompts": prompts, "iterations": iterations}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_yaml_overrides_and_components_reach_the_function(workdir):
+    (workdir / "exp.yaml").write_text(
+        "operator:\n  model: glm-4\n  api_key: sk-ABCDEFGHIJKLMNOPQRSTUVWX\niterations: 5\n")
+    result = run_function_stage("demo", demo_stage, ["-c", "exp.yaml", "--prompts", "mine.txt"])
+    assert result == {"operator": Operator("glm-4", "sk-ABCDEFGHIJKLMNOPQRSTUVWX"), "prompts": "mine.txt",
+                      "iterations": 5}
+    assert current_stage_config()["files"][-1].endswith("exp.yaml")
+
+
+def test_stage_run_has_config_artifact_params_and_no_secret(workdir):
+    from mlflow.tracking import MlflowClient
+
+    (workdir / "exp.yaml").write_text("operator:\n  api_key: my-secret-key\n")
+    run_function_stage("demo", demo_stage, ["-c", "exp.yaml", "--iterations", "4"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlruns.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    assert run.info.run_name == "demo exp"
+    assert run.data.params["iterations"] == "4" and run.data.params["operator.model"] == "gpt-4o"
+    assert run.data.params["operator.api_key"] == "***"
+    assert run.data.metrics["iterations"] == 4
+    config = client.download_artifacts(run.info.run_id, "config.yaml", str(workdir))
+    text = open(config).read()
+    assert "my-secret-key" not in text and "***" in text
+
+
+def test_stage_nests_under_an_active_parent_run(workdir):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns.db")
+    mlflow.set_experiment("demo")
+    with mlflow.start_run(run_name="pipeline") as parent:
+        run_function_stage("demo", demo_stage, [])
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlruns.db")
+    runs = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    child = [r for r in runs if r.info.run_id != parent.info.run_id]
+    assert len(child) == 1 and child[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def test_bad_value_is_a_clear_error(workdir, capsys):
+    with pytest.raises(SystemExit):
+        run_function_stage("demo", demo_stage, ["--iterations", "many"])
+    assert "iterations" in capsys.readouterr().err
