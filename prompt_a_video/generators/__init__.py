@@ -1,0 +1,1 @@
+"""Text-to-video / text-to-image backbones behind one interface (:class:`Generator`)."""

@@ -1,0 +1,1 @@
+"""Reward models behind one interface (:class:`Reward`) and their composite aggregation."""
