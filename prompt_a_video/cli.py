@@ -29,6 +29,8 @@ LIGHTNING_COMMANDS: dict[str, str] = {
 STAGES: dict[str, tuple[str, str]] = {
     "assets": ("prompt_a_video.assets_cli:COMMANDS",
                "install and list the offline assets (SmolLM2, all-MiniLM-L6-v2, VBench)"),
+    "render": ("prompt_a_video.render:render",
+               "render a prompt set with one backbone, score it with one reward set (MP4s + scores.jsonl)"),
     "cache": ("prompt_a_video.cache_cli:COMMANDS",
               "show and prune the render-and-score cache (LRU-bounded videos, scores kept)"),
 }

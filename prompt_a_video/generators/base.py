@@ -14,6 +14,8 @@ class Generator(ABC):
     - ``generate(prompts, seed)`` returns one :class:`Video` per prompt, in order; the
       video of a prompt depends only on (prompt, seed, configuration), never on the other
       prompts of the batch, so results can be cached and batches regrouped freely.
+      Each video's ``meta["prompt"]`` is the prompt it was rendered from (prompt-fidelity
+      rewards compare it with the original).
     - ``fingerprint`` is a stable string naming everything that changes the output
       (model id, revision, sampling settings); the render cache keys on it.
     - ``prompt_token_limit`` is how many prompt tokens the text encoder reads (None when
