@@ -81,7 +81,7 @@ class CompositeReward(Reward):
 
     @classmethod
     def offline(cls, members: list[Reward] | None = None, **overrides) -> CompositeReward:
-        """``VQ + TC + 0.5*DD + PF + 1.3*TVA`` (floors PF>0.35, TVA>0.5) over the offline rewards.
+        """``VQ + TC + 0.5*DD + 1.3*TVA`` (floors PF>0.35, TVA>0.5) over the offline rewards.
 
         ``members`` defaults to the five offline rewards with their default settings.
         """

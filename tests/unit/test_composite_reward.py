@@ -91,8 +91,8 @@ def test_offline_preset_by_hand():
         Fixed({"PF": [0.7, 0.3], "TVA": [1.0, 0.9]}),
     ]
     s = CompositeReward.offline(members).score(*items(2))
-    # VQ + TC + 0.5*DD + PF + 1.3*TVA; floors PF > 0.35, TVA > 0.5
-    expected = [0.8 + 0.9 + 0.2 + 0.7 + 1.3, 0.9 + 0.9 + 0.3 + 0.3 + 1.3 * 0.9]
+    # VQ + TC + 0.5*DD + 1.3*TVA (PF is a floor only); floors PF > 0.35, TVA > 0.5
+    expected = [0.8 + 0.9 + 0.2 + 1.3, 0.9 + 0.9 + 0.3 + 1.3 * 0.9]
     torch.testing.assert_close(s["reward"], torch.tensor(expected))
     assert s["passes_floors"].tolist() == [1.0, 0.0]  # item 1 drifted from the prompt (PF 0.3)
 
@@ -144,7 +144,7 @@ def test_explicit_settings_replace_the_presets():
     members = [Fixed({"PF": [0.1], "TVA": [0.2], "VQ": [0.0], "TC": [0.0], "DD": [0.0]})]
     s = CompositeReward.offline(members, floors={}).score(*items(1))
     assert s["passes_floors"].tolist() == [1.0]  # {} removed the preset's floors
-    torch.testing.assert_close(s["reward"], torch.tensor([0.1 + 1.3 * 0.2]))
+    torch.testing.assert_close(s["reward"], torch.tensor([1.3 * 0.2]))  # PF is not weighted
 
 
 def test_fingerprint_covers_members_weights_floors_and_normalisation():
