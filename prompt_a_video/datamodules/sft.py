@@ -1,73 +1,69 @@
 """SFT examples from evolved pools: (original prompt -> its best evolved prompt).
 
-Accepts every pool format of :mod:`prompt_a_video.data.pool` (our JSONL, the paper's
-released SFT pairs and its evolution logs). Records without a ``best`` are skipped (their
-evolution found nothing above the floors). Batches are lists of texts; the module owns
-the chat template and the tokenisation.
+Accepts every pool format of :mod:`prompt_a_video.data.pool`: our ``.jsonl`` pools,
+streamed and followed while evolution still appends to them, and the paper's ``.json``
+releases (SFT pairs, evolution logs), read whole. Records without a ``best`` give no
+example (their evolution found nothing above the floors). Batches are lists of texts;
+the module owns the chat template and the tokenisation. Sharding over DDP ranks and
+workers, the per-epoch snapshot and the remainder policy: see
+:mod:`prompt_a_video.datamodules.streaming`.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
-
-from prompt_a_video.datamodules.split import in_validation
-
-log = logging.getLogger(__name__)
+from prompt_a_video.data import DataFormatError, PoolRecord, iter_pool, sft_pairs
+from prompt_a_video.datamodules.streaming import StreamingDataModule, StreamingExamples
 
 
-def _collate_texts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
-    return {"prompt": [r["prompt"] for r in rows], "target": [r["target"] for r in rows]}
+class SFTExamples(StreamingExamples):
+    """``{"prompt": original, "target": best}`` for each pool record that has a best."""
+
+    what = "SFT examples"
+
+    def parse_record(self, obj: dict) -> PoolRecord:
+        return PoolRecord.from_dict(obj)
+
+    def read_whole(self, path: Path, errors: str, skipped: list[DataFormatError]) -> Iterable[PoolRecord]:
+        return iter_pool(path, errors=errors, skipped=skipped)
+
+    def examples(self, records: Iterable[PoolRecord]) -> Iterator[dict[str, str]]:
+        for original, target in sft_pairs(records):
+            yield {"prompt": original, "target": target}
 
 
-class SFTDataModule(LightningDataModule):
-    """Evolved pools -> ``{"prompt": [...], "target": [...]}`` batches.
+class SFTDataModule(StreamingDataModule):
+    """Evolved pools -> ``{"prompt": [...], "target": [...]}`` batches (lists of str).
 
     Args:
-        pools: pool files (``.jsonl`` pools, the paper's ``.json`` SFT pairs or evolution logs).
-        val_fraction: share of prompts held out for validation (split by prompt text).
-        batch_size: examples per batch.
-        num_workers: DataLoader workers.
-        seed: seed of the split.
-        errors: ``raise`` on a malformed record, or ``skip`` it with a warning (counted).
+        pools: pool files (``.jsonl`` pools, possibly still growing; the paper's ``.json``
+            SFT pairs or evolution logs).
+        val_fraction: share of prompts held out for validation (split by prompt text, so
+            all examples of one prompt fall on the same side).
+        batch_size: examples per batch, per rank and worker.
+        num_workers: DataLoader workers per rank.
+        seed: seed of the split and of the per-epoch shuffle.
+        errors: ``raise`` on a malformed record, or ``skip`` it with a warning (each
+            counted once in ``skipped``).
+        shuffle_buffer: examples held by the training shuffle (a buffer shuffle: files
+            are streamed, never loaded whole).
+
+    Attributes ``train`` and ``val`` (after ``setup``) are the :class:`SFTExamples` of
+    each side: iterable, with ``len`` the examples this rank gets per epoch.
     """
 
+    dataset_class = SFTExamples
+    batch_keys = ("prompt", "target")
+
     def __init__(self, pools: list[str], val_fraction: float = 0.1, batch_size: int = 8,
-                 num_workers: int = 0, seed: int = 0, errors: str = "raise") -> None:
-        super().__init__()
+                 num_workers: int = 0, seed: int = 0, errors: str = "raise", shuffle_buffer: int = 1024) -> None:
         if not pools:
             raise ValueError("data.pools is empty: give at least one pool file")
-        self.pools = list(pools)
-        self.val_fraction = val_fraction
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.errors = errors
-        self.train: list[dict[str, str]] = []
-        self.val: list[dict[str, str]] = []
-        self.skipped: list = []
+        super().__init__(pools, val_fraction=val_fraction, batch_size=batch_size, num_workers=num_workers,
+                         seed=seed, errors=errors, shuffle_buffer=shuffle_buffer)
+        self.pools = self.files
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train or self.val:
-            return
-        from prompt_a_video.data import iter_pool, sft_pairs
-
-        for path in self.pools:
-            records = iter_pool(path, errors=self.errors, skipped=self.skipped)
-            for original, target in sft_pairs(records):
-                side = self.val if in_validation(original, self.val_fraction, self.seed) else self.train
-                side.append({"prompt": original, "target": target})
-        if not self.train:
-            raise ValueError(f"no SFT examples in {self.pools} (records need a 'best' candidate)")
-        log.info("SFT examples: %d train, %d val, %d skipped records", len(self.train), len(self.val),
-                 len(self.skipped))
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True,
-                          num_workers=self.num_workers, collate_fn=_collate_texts)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers, collate_fn=_collate_texts)
+    def _empty_hint(self) -> str:
+        return " (records need a 'best' candidate)"
