@@ -1,10 +1,13 @@
 """Prompt sets: the inputs of evolution, pair building, refinement and evaluation.
 
 A prompt set is a ``.txt`` file (one prompt a line), a ``.jsonl`` file (a ``"prompt"``
-key per record, other keys kept as metadata), or a named set. The one named set is
-VBench's 946 prompts (``vbench``, or ``vbench:scene,color`` for some dimensions), read
-from the offline asset; it is the out-of-domain evaluation set and must never be used as
-a training source (see DESIGN.md, "Prompt splits").
+key per record, other keys kept as metadata), or a named set:
+
+- VBench's 946 prompts (``vbench``, or ``vbench:scene,color`` for some dimensions), read
+  from the offline asset; the out-of-domain evaluation set, never a training source;
+- the project's own source prompts, shipped in the package (``pav:evolution``,
+  ``pav:dpo``, ``pav:eval``: disjoint splits for evolution/SFT, DPO pairs and in-domain
+  evaluation; see :mod:`prompt_a_video.data.prompt_sets` and DESIGN.md, "Prompt splits").
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ __all__ = ["PromptItem", "load_prompts", "write_prompts_txt", "VBENCH_FILE", "pa
 
 #: The file inside the ``vbench`` asset folder.
 VBENCH_FILE = "VBench_full_info.json"
-_NAMED_SETS = ("vbench",)
+_NAMED_SETS = ("vbench", "pav")
 
 
 @dataclass
@@ -50,7 +53,8 @@ class PromptItem:
 
 
 def parse_set_name(source: str) -> tuple[str, list[str]] | None:
-    """``"vbench:scene,color"`` → ``("vbench", ["scene", "color"])``; None if not a named set."""
+    """``"vbench:scene,color"`` → ``("vbench", ["scene", "color"])``, ``"pav:dpo"`` → ``("pav", ["dpo"])``;
+    None if not a named set."""
     name, sep, rest = source.partition(":")
     if name not in _NAMED_SETS:
         return None
@@ -67,7 +71,7 @@ def load_prompts(
     errors: str = "raise",
     skipped: list[DataFormatError] | None = None,
 ) -> list[PromptItem]:
-    """Load a prompt set: a ``.txt`` or ``.jsonl`` file, or ``vbench[:dim,...]``.
+    """Load a prompt set: a ``.txt`` or ``.jsonl`` file, ``vbench[:dim,...]`` or ``pav:<split>``.
 
     A string naming a set (``"vbench"``) is the set even if a file of that name exists;
     pass a ``Path`` to mean the file. ``dimensions`` filters VBench (a prompt is kept if
@@ -77,7 +81,11 @@ def load_prompts(
     policy = ErrorPolicy(errors, skipped)
     named = parse_set_name(source) if isinstance(source, str) else None
     if named is not None:
-        _name, dims = named
+        name, dims = named
+        if name == "pav":
+            if dimensions:
+                raise ValueError(f"dimensions= filters only the named set 'vbench', not {source!r}")
+            return _load_shipped(source, dims, policy)
         return _load_vbench(sorted(set(dims) | set(dimensions or ())) or None, policy)
     if dimensions:
         raise ValueError(f"dimensions= filters only the named set 'vbench', not the file {source}")
@@ -86,7 +94,7 @@ def load_prompts(
     if suffix not in (".txt", ".jsonl"):
         raise ValueError(
             f"{path}: not a prompt set; expected a .txt file (one prompt a line), a .jsonl "
-            f"file with a 'prompt' key, or a named set: 'vbench' or 'vbench:DIM,...'"
+            f"file with a 'prompt' key, or a named set: 'vbench', 'vbench:DIM,...' or 'pav:SPLIT'"
         )
     if not path.is_file():
         raise FileNotFoundError(
@@ -173,6 +181,22 @@ def _load_vbench(dimensions: list[str] | None, policy: ErrorPolicy) -> list[Prom
         )
     wanted = set(dimensions)
     return [item for item in items if wanted.intersection(item.meta["dimensions"])]
+
+
+def _load_shipped(source: str, splits: list[str], policy: ErrorPolicy) -> list[PromptItem]:
+    """``pav:<split>``: one of the prompt files shipped in ``prompt_a_video.data.prompt_sets``."""
+    from importlib.resources import as_file, files
+
+    from prompt_a_video.data.prompt_sets import SPLITS
+
+    if len(splits) != 1 or splits[0] not in SPLITS:
+        raise ValueError(f"{source!r}: name one split of the project's prompts: "
+                         f"{', '.join('pav:' + s for s in SPLITS)}")
+    with as_file(files("prompt_a_video.data.prompt_sets") / f"{splits[0]}.txt") as path:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the shipped prompt file is missing (a broken install? the package "
+                                    "data of prompt_a_video.data.prompt_sets was not installed)")
+        return _load_txt(Path(path), policy)
 
 
 def write_prompts_txt(path: str | os.PathLike, prompts: Iterable[str | PromptItem]) -> int:

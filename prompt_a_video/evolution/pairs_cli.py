@@ -1,0 +1,349 @@
+"""`pav pairs`: preference pairs for DPO from the SFT refiner's own samples (stage 3).
+
+For each prompt of a set the refiner was not fine-tuned on (default ``pav:dpo``, disjoint
+from the SFT sources ``pav:evolution``): sample ``n`` rewrites from the refiner, render
+each with the backbone for every seed in ``seeds``, score it against the ORIGINAL prompt,
+average the scores over the seeds (so one seed's noise does not decide a pair), and let
+the pair rule (``rule:``, by class_path) pick (chosen, rejected) pairs::
+
+    pav pairs -c experiments/pairs/synthetic.yaml --refiner runs/sft/export/merged --out runs/pairs/pairs.jsonl
+
+Output:
+- ``OUT`` (e.g. ``pairs.jsonl``): DESIGN.md's preference pairs, one a line, appended and
+  flushed prompt by prompt;
+- ``OUT`` with suffix ``.done.jsonl`` (``pairs.done.jsonl``): one small record per
+  processed prompt, also those that gave no pair: ``{"prompt", "sampled", "candidates",
+  "failed", "pairs", "best_reward"}``. A rerun skips the prompts listed there; pairs of a
+  prompt that a killed run wrote without finishing it are removed first, so a prompt's
+  pairs always come from one sampling.
+Counts and margins go to MLflow (``tracked_stage("pairs")``, metrics ``pairs/*``).
+Renders and scores go through the render cache unless ``use_cache`` is false.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import statistics
+import zlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from prompt_a_video.evolution.pair_rules import PairRule, PaperPairRule, ScoredCandidate
+from prompt_a_video.generators.base import Generator
+from prompt_a_video.rewards.base import Reward
+
+log = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+__all__ = ["Sampler", "RefinerSampler", "pairs", "done_path"]
+
+
+class Sampler(ABC):
+    """Where candidates come from: ``n`` rewrites of each prompt."""
+
+    @abstractmethod
+    def sample(self, prompts: list[str], n: int, *, temperature: float, top_p: float, max_new_tokens: int,
+               seed: int) -> list[list[str]]:
+        """``len(prompts)`` lists of (up to) ``n`` rewrites, in the order of ``prompts``."""
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__
+
+
+class RefinerSampler(Sampler):
+    """Samples from a refiner LLM with :func:`~prompt_a_video.modules.refine.refine_with`.
+
+    Args:
+        refiner: an export folder of `pav export` (``refiner.json`` + ``merged/``), its
+            ``merged/`` (or ``adapter/``) subfolder, any HF causal-LM folder with a chat
+            template, an offline asset name (``smollm2-135m-instruct``: the base model,
+            prompted with the default system prompt), or a hub id where a hub is reachable.
+        dtype: float32 / bfloat16 / float16; default: as trained (float32 for a bare folder).
+        device: where the refiner runs (default: CPU).
+        batch_size: prompts per ``generate`` call (each gives ``n`` sequences).
+    """
+
+    def __init__(self, refiner: str, dtype: str | None = None, device: str | None = None,
+                 batch_size: int = 8) -> None:
+        self.refiner = refiner
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self._loaded = None
+
+    @property
+    def description(self) -> str:
+        return f"RefinerSampler({self.refiner})"
+
+    def load(self):
+        """``(model, tokenizer, backbone)``, loaded on first use."""
+        if self._loaded is None:
+            from prompt_a_video.assets import resolve_model
+            from prompt_a_video.modules.export import load_refiner
+
+            path = Path(resolve_model(self.refiner))
+            missing = FileNotFoundError(f"refiner folder not found: {self.refiner} (expected an export folder of "
+                                        "`pav export`, its merged/ subfolder, an HF model folder or an asset name)")
+            if path.is_dir():
+                self._loaded = load_refiner(path, dtype=self.dtype, device=self.device)
+            elif not _HUB_ID.match(self.refiner):
+                raise missing
+            else:  # "org/name": a hub id (GPU machines with a hub), the base model with the default prompt
+                from prompt_a_video.modules.backbone import CausalLMBackbone
+
+                backbone = CausalLMBackbone(model=self.refiner, dtype=self.dtype or "float32", lora=None)
+                try:
+                    model, tokenizer = backbone.load_model().eval(), backbone.load_tokenizer()
+                except OSError as exc:
+                    raise missing from exc
+                if self.device:
+                    model.to(self.device)
+                self._loaded = (model, tokenizer, backbone)
+        return self._loaded
+
+    def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
+        from prompt_a_video.modules.refine import refine_with
+
+        model, tokenizer, backbone = self.load()
+        return refine_with(model, tokenizer, backbone, prompts, n, temperature=temperature, top_p=top_p,
+                           max_new_tokens=max_new_tokens, do_sample=True, batch_size=self.batch_size, seed=seed)
+
+
+def done_path(out: str | os.PathLike) -> Path:
+    """The sidecar of processed prompts: ``pairs.jsonl`` -> ``pairs.done.jsonl``."""
+    return Path(out).with_suffix(".done.jsonl")
+
+
+def pairs(
+    generator: Generator,
+    reward: Reward,
+    out: str,
+    refiner: str | None = None,
+    prompts: str = "pav:dpo",
+    rule: PairRule | None = None,
+    n: int = 8,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_new_tokens: int = 256,
+    seeds: list[int] | None = None,
+    include_original: bool = False,
+    sample_seed: int = 0,
+    sample_batch: int = 8,
+    batch_size: int = 8,
+    limit: int | None = None,
+    sampler: Sampler | None = None,
+    device: str | None = None,
+    use_cache: bool = True,
+    cache_root: str | None = None,
+    errors: str = "raise",
+    experiment: str = "pairs",
+) -> dict[str, float]:
+    """Sample rewrites from the refiner, render and score them, keep preference pairs.
+
+    Args:
+        generator: the text-to-video backbone, by class_path.
+        reward: the reward set, by class_path; must give an aggregate ``reward`` (a
+            CompositeReward). Scores are against the ORIGINAL prompt.
+        out: the pairs file (``.jsonl``); its sidecar ``.done.jsonl`` lists processed prompts.
+        refiner: the SFT refiner: an export folder (or its ``merged/``), an HF folder, or
+            an offline asset name for the base model. Not needed when ``sampler`` is given.
+        prompts: the source prompts: a .txt/.jsonl file or a named set; keep it disjoint
+            from the SFT sources (default ``pav:dpo``).
+        rule: the pair rule, by class_path (default: ``PaperPairRule()``, the paper's
+            margin and floors, which need the paper's reward dimensions).
+        n: candidates sampled per prompt (duplicates count once).
+        temperature: sampling temperature of the refiner.
+        top_p: nucleus sampling mass.
+        max_new_tokens: longest candidate, in tokens.
+        seeds: render seeds; scores are averaged over them per dimension and aggregate
+            (default ``[0]``). A candidate that fails under any seed is failed.
+        include_original: also score the original prompt itself as a candidate, so an
+            unrefined prompt can be the rejected (or, if it wins, the chosen) side: this
+            teaches "refine rather than copy" but also lets DPO prefer copying when the
+            original renders best. Off by default: pairs compare the refiner's own samples.
+        sample_seed: seeds sampling; a chunk of prompts is sampled with ``sample_seed``
+            plus a hash of its prompts, so a rerun on the same prompts samples the same.
+        sample_batch: prompts per sampling call.
+        batch_size: videos per generate/score call.
+        limit: only the first N prompts of the set.
+        sampler: where candidates come from, by class_path (default:
+            ``RefinerSampler(refiner)``); tests inject a fake one here.
+        device: where the refiner runs (default CPU).
+        use_cache: go through the render-and-score cache.
+        cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
+        errors: `raise` on a malformed prompt line, or `skip` it with a warning.
+        experiment: MLflow experiment name.
+
+    Returns:
+        the summary logged to MLflow (over the whole output, resumed prompts included).
+    """
+    from tqdm.auto import tqdm
+
+    from prompt_a_video.data import JsonlWriter, existing_keys, load_prompts
+    from prompt_a_video.stage_runner import tracked_stage
+
+    rule = rule if rule is not None else PaperPairRule()
+    if sampler is None:
+        if not refiner:
+            raise ValueError("pav pairs: give --refiner (an SFT export folder or a model) or a sampler")
+        sampler = RefinerSampler(refiner, device=device, batch_size=sample_batch)
+    if "reward" not in reward.dimensions:
+        raise ValueError(f"pav pairs: the reward {type(reward).__name__} gives no aggregate 'reward' "
+                         f"(dimensions {list(reward.dimensions)}); use a CompositeReward")
+    rule.check_dimensions(tuple(reward.dimensions))
+    if n < 1 or sample_batch < 1 or batch_size < 1:
+        raise ValueError(f"pav pairs: n, sample_batch and batch_size must be >= 1 (got {n}, {sample_batch}, "
+                         f"{batch_size})")
+    out_path = Path(out)
+    if out_path.suffix != ".jsonl":
+        raise ValueError(f"pav pairs: --out {out} must be a .jsonl file")
+    seeds = [0] if not seeds else list(seeds)
+    items = load_prompts(prompts, errors=errors)[:limit]
+    originals = list(dict.fromkeys(item.prompt for item in items))
+    _warn_overlap(originals)
+
+    sidecar = done_path(out_path)
+    done = existing_keys(sidecar)
+    _drop_unfinished(out_path, done, sidecar)
+    todo = [p for p in originals if p not in done]
+    log.info("pairs: %d prompts, %d already done (%s); rule %s; sampler %s", len(originals),
+             len(originals) - len(todo), sidecar, rule.description, sampler.description)
+    if use_cache:
+        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+
+        cache = RenderCache(cache_root)
+        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
+
+    params = {"rule": rule.description, "sampler": sampler.description, "n": n, "seeds": seeds,
+              "temperature": temperature, "top_p": top_p, "prompts": prompts}
+    with tracked_stage("pairs", params, experiment=experiment) as mlflow, \
+            JsonlWriter(out_path) as pair_writer, JsonlWriter(sidecar) as done_writer:
+        progress = tqdm(total=len(todo), desc="sample+render+score", unit="prompt")
+        for start in range(0, len(todo), sample_batch):
+            chunk = todo[start:start + sample_batch]
+            seed = sample_seed + zlib.crc32("\n".join(chunk).encode("utf-8"))
+            sampled = sampler.sample(chunk, n, temperature=temperature, top_p=top_p,
+                                     max_new_tokens=max_new_tokens, seed=seed)
+            if len(sampled) != len(chunk):
+                raise RuntimeError(f"{sampler.description} returned {len(sampled)} lists for {len(chunk)} prompts")
+            texts = [_candidate_texts(p, s, include_original) for p, s in zip(chunk, sampled)]
+            scored = _score(generator, reward, chunk, texts, seeds, batch_size)
+            for prompt, sampled_texts, candidates in zip(chunk, sampled, scored):
+                kept = rule.pairs(prompt, candidates)
+                pair_writer.write_many(kept)
+                rewards = [c.reward for c in candidates if not c.failed]
+                done_writer.write({"prompt": prompt, "sampled": len(sampled_texts), "candidates": len(candidates),
+                                   "failed": sum(c.failed for c in candidates), "pairs": len(kept),
+                                   "best_reward": max(rewards) if rewards else None})
+            progress.update(len(chunk))
+        progress.close()
+        summary = summarize(out_path, sidecar)
+        mlflow.log_metrics({f"pairs/{k}": v for k, v in summary.items() if not math.isnan(v)})
+        if out_path.stat().st_size:
+            mlflow.log_artifact(str(out_path))
+    print(f"pairs: {summary['pairs']:.0f} pairs from {summary['prompts']:.0f} prompts "
+          f"({summary['prompts_zero_pairs']:.0f} with none), median margin {summary['margin_median']:.4g} "
+          f"-> {out_path}")
+    return summary
+
+
+def _candidate_texts(prompt: str, sampled: list[str], include_original: bool) -> list[str]:
+    """Distinct non-empty candidates in sampled order; the original first if asked for."""
+    texts = [t.strip() for t in sampled if isinstance(t, str) and t.strip()]
+    if include_original:
+        texts.insert(0, prompt)
+    return list(dict.fromkeys(texts))
+
+
+def _score(generator: Generator, reward: Reward, originals: list[str], texts: list[list[str]], seeds: list[int],
+           batch_size: int) -> list[list[ScoredCandidate]]:
+    """Render every candidate with every seed, score it against its ORIGINAL prompt, and
+    average per candidate: each dimension and the aggregate are means over the seeds
+    (NaN if any seed failed); ``passes_floors`` holds if every seed passed."""
+    flat = [(i, text) for i, candidates in enumerate(texts) for text in candidates]
+    runs: list[list[dict[str, float]]] = [[] for _ in flat]
+    for seed in seeds:
+        for start in range(0, len(flat), batch_size):
+            batch = flat[start:start + batch_size]
+            videos = generator.generate([text for _, text in batch], seed)
+            scores = reward.score(videos, [originals[i] for i, _ in batch])
+            for j in range(len(batch)):
+                runs[start + j].append(scores.item(j))
+    out: list[list[ScoredCandidate]] = [[] for _ in originals]
+    for (i, text), per_seed in zip(flat, runs):
+        keys = [k for k in per_seed[0] if k not in ("reward", "passes_floors")]
+        mean = {k: math.fsum(run[k] for run in per_seed) / len(per_seed) for k in keys}
+        reward_mean = math.fsum(run["reward"] for run in per_seed) / len(per_seed)
+        passes = None
+        if "passes_floors" in per_seed[0]:
+            passes = all(run["passes_floors"] == 1.0 for run in per_seed)
+        out[i].append(ScoredCandidate(text, mean, reward_mean, passes, len(per_seed)))
+    return out
+
+
+def _drop_unfinished(out: Path, done: set[str], sidecar: Path) -> None:
+    """Remove pairs of prompts missing from the sidecar (a run killed mid-prompt)."""
+    if not out.exists() or out.stat().st_size == 0:
+        return
+    if not sidecar.exists():
+        raise FileExistsError(f"{out} exists but its sidecar {sidecar} does not, so it is unknown which prompts "
+                              "it covers; move the file away (or delete it) to start afresh")
+    lines = out.read_bytes().splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:  # the line a kill cut off
+            continue
+        if isinstance(record, dict) and record.get("prompt") in done:
+            kept.append(line if line.endswith(b"\n") else line + b"\n")
+    if len(kept) == len(lines):
+        return
+    log.warning("pairs: removing %d pair lines of unfinished prompts from %s", len(lines) - len(kept), out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(b"".join(kept))
+    os.replace(tmp, out)
+
+
+def _warn_overlap(prompts: list[str]) -> None:
+    """Pairs from SFT or evaluation prompts leak: say so (the shipped splits only)."""
+    from prompt_a_video.data import load_prompts
+
+    mine = set(prompts)
+    for split, role in (("evolution", "SFT sources"), ("eval", "in-domain evaluation prompts")):
+        overlap = mine.intersection(item.prompt for item in load_prompts(f"pav:{split}"))
+        if overlap:
+            log.warning("pairs: %d of the %d prompts are %s (pav:%s); pairs should come from other prompts "
+                        "(pav:dpo)", len(overlap), len(prompts), role, split)
+
+
+def summarize(out: Path, sidecar: Path) -> dict[str, float]:
+    """Counts and margins over the whole output: ``prompts``, ``prompts_zero_pairs``,
+    ``pairs``, ``pairs_per_prompt``, ``candidates``, ``failed_candidates``, ``margin_mean``,
+    ``margin_median``, ``chosen_reward_mean``, ``rejected_reward_mean`` (NaN when undefined)."""
+    from prompt_a_video.data import iter_jsonl, iter_pairs
+
+    records = [rec for _, rec in iter_jsonl(sidecar)] if sidecar.exists() and sidecar.stat().st_size else []
+    found = list(iter_pairs(out)) if out.exists() and out.stat().st_size else []
+    margins = [p.chosen_reward - p.rejected_reward for p in found
+               if p.chosen_reward is not None and p.rejected_reward is not None]
+    nan = float("nan")
+    n_prompts = len(records)
+    return {
+        "prompts": float(n_prompts),
+        "prompts_zero_pairs": float(sum(1 for r in records if not r.get("pairs"))),
+        "pairs": float(len(found)),
+        "pairs_per_prompt": len(found) / n_prompts if n_prompts else nan,
+        "candidates": float(sum(r.get("candidates", 0) for r in records)),
+        "failed_candidates": float(sum(r.get("failed", 0) for r in records)),
+        "margin_mean": statistics.fmean(margins) if margins else nan,
+        "margin_median": statistics.median(margins) if margins else nan,
+        "chosen_reward_mean": statistics.fmean(p.chosen_reward for p in found) if margins else nan,
+        "rejected_reward_mean": statistics.fmean(p.rejected_reward for p in found) if margins else nan,
+    }
