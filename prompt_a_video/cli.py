@@ -33,6 +33,8 @@ STAGES: dict[str, tuple[str, str]] = {
                "render a prompt set with one backbone, score it with one reward set (MP4s + scores.jsonl)"),
     "pairs": ("prompt_a_video.evolution.pairs_cli:pairs",
               "sample rewrites from the SFT refiner, render and score them, write DPO preference pairs"),
+    "export": ("prompt_a_video.export_cli:export",
+               "export a trained refiner checkpoint: PEFT adapter + merged HF model with its chat template"),
     "cache": ("prompt_a_video.cache_cli:COMMANDS",
               "show and prune the render-and-score cache (LRU-bounded videos, scores kept)"),
 }

@@ -14,9 +14,10 @@ from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.refine import RefinerMixin
 
 
-class SFTRefiner(LightningModule):
+class SFTRefiner(RefinerMixin, LightningModule):
     """LoRA (or full) SFT of an instruct LLM into a prompt refiner.
 
     Args:

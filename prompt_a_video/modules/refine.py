@@ -1,0 +1,221 @@
+"""Refiner generation: rewrite user prompts with a causal LM, batched.
+
+:func:`refine_with` works on any loaded Hugging Face causal LM (a PEFT model included),
+so `pav refine`, the evaluation and the preference-pair builder use the same code as the
+LightningModules, which get it as ``module.refine(...)`` through :class:`RefinerMixin`.
+
+What it does, per batch of prompts:
+- chat-formats each prompt with the backbone's system prompt and user template and the
+  template's generation prompt, tokenised exactly as in training (``encode_chat``: the
+  rendered text, ``add_special_tokens=False``);
+- left-pads by hand (the tokenizer is never mutated), so every row's last prompt token
+  sits at the same column and the new tokens start at the same place for all rows;
+- generates with the KV cache on (training may have switched it off for gradient
+  checkpointing), stopping at the tokenizer's eos or the template's end-of-turn token;
+- decodes only the new tokens and cleans them (:func:`clean_refinement`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+# A leading label some instruct models put before the answer ("Refined prompt:",
+# "**Enhanced video description:**"); anything else the model writes is kept.
+_LABEL = re.compile(
+    r"^\s*\**\s*(?:(?:refined|rewritten|improved|enhanced|optimi[sz]ed|final|new)\s+)?"
+    r"(?:video\s+)?(?:prompt|description)\s*:\s*\**\s*",
+    re.IGNORECASE,
+)
+# Opening -> closing quote pairs stripped when they wrap the whole answer.
+_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
+
+
+def clean_refinement(text: str) -> str:
+    """Strip whitespace, one leading label (``Refined prompt:``) and wrapping quotes.
+
+    Quotes are removed only when they wrap the whole answer and do not occur inside it
+    (``"a dog" runs by the "river"`` is left alone). Nothing else is changed: the rest of
+    what the model wrote is the refinement.
+    """
+    text = _LABEL.sub("", text.strip(), count=1).strip()
+    for _ in range(2):  # e.g. `"..."` inside backticks
+        if len(text) >= 2 and text[0] in _QUOTES and text[-1] == _QUOTES[text[0]]:
+            inner = text[1:-1]
+            if text[0] not in inner and text[-1] not in inner:
+                text = inner.strip()
+                continue
+        break
+    return text
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """Token ids that end an answer: the eos of the tokenizer and of the model's generation
+    config, and the chat template's end-of-turn token (``<|im_end|>``, ``<|eot_id|>``,
+    ``<end_of_turn>``), found by rendering an assistant turn and reading what follows it.
+    """
+    ids: list[int] = []
+
+    def add(value: Any) -> None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is not None and int(v) not in ids:
+                ids.append(int(v))
+
+    add(tokenizer.eos_token_id)
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        add(generation_config.eos_token_id)
+    sentinel = "Zq7Sentinel"
+    try:
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": sentinel}], tokenize=False)
+    except Exception:  # a template that rejects this chat: eos alone must do
+        rendered = ""
+    if sentinel in rendered:
+        after = rendered[rendered.rindex(sentinel) + len(sentinel):].lstrip(" ")
+        tail = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+        special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+        if tail and tail[0] in special:
+            add(tail[0])
+    return ids
+
+
+def encode_prompts(tokenizer, backbone, prompts: list[str]) -> list[list[int]]:
+    """Token ids of each prompt's chat up to the assistant's turn, as in training."""
+    rows = []
+    for prompt in prompts:
+        text = tokenizer.apply_chat_template(backbone.messages(prompt), tokenize=False, add_generation_prompt=True)
+        rows.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return rows
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``, both ``[B, T]`` long, padded on the left."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, width - len(row):] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Eval mode inside; every submodule's own train/eval flag restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _model_device(model):
+    import torch
+
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, temperature: float = 0.7,
+                top_p: float = 0.9, max_new_tokens: int = 256, do_sample: bool | None = None,
+                batch_size: int = 16, seed: int | None = None) -> list[list[str]]:
+    """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
+
+    Args:
+        model: a Hugging Face causal LM (``PreTrainedModel`` or PEFT model).
+        tokenizer: its tokenizer, with a chat template.
+        backbone: anything with ``messages(prompt)`` building the chat (a
+            :class:`~prompt_a_video.modules.backbone.CausalLMBackbone`).
+        prompts: the user prompts.
+        n: refinements per prompt (``num_return_sequences``).
+        temperature: sampling temperature (> 0 when sampling).
+        top_p: nucleus sampling mass.
+        max_new_tokens: cap on the length of each refinement, in tokens.
+        do_sample: sample or decode greedily; default: sample when ``n > 1`` or
+            ``temperature > 0``.
+        batch_size: prompts per ``generate`` call (each gives ``n`` sequences).
+        seed: seeds sampling (the global RNG is restored afterwards); with the same
+            seed, prompts and batch size the output is the same. Greedy decoding is
+            deterministic without it.
+
+    Returns:
+        ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
+    """
+    import torch
+
+    if n < 1:
+        raise ValueError(f"refine: n must be >= 1, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"refine: batch_size must be >= 1, got {batch_size}")
+    if do_sample is None:
+        do_sample = n > 1 or temperature > 0
+    if do_sample and temperature <= 0:
+        raise ValueError(f"refine: sampling needs temperature > 0, got {temperature} (or pass do_sample=False)")
+    if not do_sample and n > 1:
+        raise ValueError(f"refine: greedy decoding gives {n} identical refinements; sample (do_sample=True) for n > 1")
+    if not prompts:
+        return []
+
+    stops = stop_token_ids(tokenizer, model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    config = copy.deepcopy(model.generation_config)
+    settings = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, num_return_sequences=n,
+                    eos_token_id=stops, pad_token_id=pad_id, use_cache=True, max_length=None)
+    if do_sample:
+        settings.update(temperature=temperature, top_p=top_p)
+    else:  # unset sampling knobs a model's own generation config may carry (avoids warnings)
+        settings.update(temperature=None, top_p=None, top_k=None)
+    config.update(**settings)
+
+    device = _model_device(model)
+    rows = encode_prompts(tokenizer, backbone, prompts)
+    results: list[list[str]] = []
+    # fork_rng: seeding must not change the caller's random stream (e.g. a training loop).
+    rng_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices, enabled=seed is not None), torch.inference_mode(), \
+            _eval_mode(model):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for start in range(0, len(rows), batch_size):
+            input_ids, attention_mask = left_pad(rows[start:start + batch_size], pad_id, device)
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+            texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+            # generate() returns the n sequences of a prompt next to each other.
+            results.extend([clean_refinement(t) for t in texts[i:i + n]] for i in range(0, len(texts), n))
+    return results
+
+
+class RefinerMixin:
+    """``refine()`` for LightningModules holding ``model`` (causal LM, PEFT or not),
+    ``tokenizer`` and ``backbone`` (:class:`~prompt_a_video.modules.backbone.CausalLMBackbone`).
+
+    Put it before ``LightningModule`` in the bases: ``class SFTRefiner(RefinerMixin, LightningModule)``.
+    """
+
+    def refine(self, prompts: list[str], n: int = 1, *, temperature: float = 0.7, top_p: float = 0.9,
+               max_new_tokens: int = 256, do_sample: bool | None = None, batch_size: int = 16,
+               seed: int | None = None) -> list[list[str]]:
+        """``n`` refinements per prompt, in order; see :func:`refine_with` for the arguments.
+
+        Builds the model first (``configure_model``) if the module has not yet; the
+        model's train/eval mode is restored afterwards, so it is safe inside a fit.
+        """
+        if getattr(self, "model", None) is None:
+            configure = getattr(self, "configure_model", None)
+            if configure is None:
+                raise RuntimeError(f"{type(self).__name__}.refine: the module has no model yet")
+            configure()
+        return refine_with(self.model, self.tokenizer, self.backbone, prompts, n, temperature=temperature,
+                           top_p=top_p, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                           batch_size=batch_size, seed=seed)

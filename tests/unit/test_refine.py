@@ -1,0 +1,176 @@
+"""Refiner generation: batching, left padding, stop tokens, seeding, modes, cleaning."""
+
+import pytest
+import torch
+
+from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
+from prompt_a_video.modules.refine import clean_refinement, refine_with, stop_token_ids
+
+PROMPTS = ["a cat sitting on a long windowsill in the golden evening sun", "a dog", "two birds over the sea"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sharpen(model, seed=0, std=0.3):
+    """Re-draw the matrices with a larger std: the kit's random model (std 0.02) greedily
+    repeats one token whatever the prompt; this one writes prompt-dependent text."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=generator) * std)
+    return model
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_llama_dir):
+    backbone = CausalLMBackbone(model=str(tiny_llama_dir), lora=None)
+    return sharpen(backbone.load_model()), backbone.load_tokenizer(), backbone
+
+
+@pytest.fixture(scope="module")
+def qwen2(tiny_qwen2_dir):
+    backbone = CausalLMBackbone(model=str(tiny_qwen2_dir), lora=None, system_prompt="Rewrite for video.")
+    return sharpen(backbone.load_model(), seed=1), backbone.load_tokenizer(), backbone
+
+
+class EchoLM(torch.nn.Module):
+    """A stand-in LM whose generate() answers row i's j-th sequence with
+    ``Refined prompt: "<user prompt> #j"`` then eos: the answers say where they came from."""
+
+    def __init__(self, tokenizer):
+        from transformers import GenerationConfig
+
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.tokenizer = tokenizer
+        self.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id)
+        self.calls = []
+
+    def generate(self, input_ids, attention_mask, generation_config):
+        self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask, "config": generation_config,
+                           "training": self.training, "inference": torch.is_inference_mode_enabled()})
+        tok = self.tokenizer
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask):
+            text = tok.decode(ids[mask.bool()])
+            prompt = text.split("<|im_start|>user\n")[1].split("<|im_end|>")[0]
+            for j in range(generation_config.num_return_sequences):
+                answer = tok(f'Refined prompt: "{prompt} #{j}"  ', add_special_tokens=False)["input_ids"]
+                rows.append(ids.tolist() + answer + [tok.eos_token_id])
+        width = max(map(len, rows))
+        return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+
+def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
+    _, tokenizer, backbone = llama
+    model = EchoLM(tokenizer)
+    prompts = [f"prompt number {i}" for i in range(5)]
+    out = refine_with(model, tokenizer, backbone, prompts, n=3, batch_size=2, seed=0)
+    assert out == [[f"{p} #{j}" for j in range(3)] for p in prompts]
+    assert [len(c["input_ids"]) for c in model.calls] == [2, 2, 1]
+    for call in model.calls:
+        # left padding: every row's prompt ends in the last column, padding sits in front
+        assert call["attention_mask"][:, -1].all()
+        assert not call["training"] and call["inference"]
+        config = call["config"]
+        assert config.use_cache is True and config.num_return_sequences == 3 and config.do_sample
+        assert tokenizer.convert_tokens_to_ids("<|im_end|>") in config.eos_token_id
+
+
+def test_left_padding_gives_a_prompt_the_same_greedy_answer_alone_and_in_a_batch(llama):
+    model, tokenizer, backbone = llama
+    alone = [refine_with(model, tokenizer, backbone, [p], do_sample=False, max_new_tokens=12)[0] for p in PROMPTS]
+    batched = refine_with(model, tokenizer, backbone, PROMPTS, do_sample=False, max_new_tokens=12, batch_size=3)
+    assert batched == alone
+    assert len({a[0] for a in alone}) == len(PROMPTS) and all(a[0] for a in alone)
+
+
+def test_seed_makes_sampling_repeatable_and_leaves_the_global_rng_alone(qwen2):
+    model, tokenizer, backbone = qwen2
+    kwargs = dict(n=2, temperature=1.0, max_new_tokens=10)
+    first = refine_with(model, tokenizer, backbone, PROMPTS[:2], seed=3, **kwargs)
+    torch.manual_seed(123)
+    second = refine_with(model, tokenizer, backbone, PROMPTS[:2], seed=3, **kwargs)
+    after = torch.rand(4)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(4))
+    assert first == second
+    assert refine_with(model, tokenizer, backbone, PROMPTS[:2], seed=4, **kwargs) != first
+    assert all(len(set(group)) == 2 for group in first)  # n samples differ from each other
+
+
+def test_greedy_is_the_default_at_temperature_zero_and_rejects_n_above_one(qwen2):
+    model, tokenizer, backbone = qwen2
+    a = refine_with(model, tokenizer, backbone, PROMPTS[:1], temperature=0.0, max_new_tokens=8)
+    b = refine_with(model, tokenizer, backbone, PROMPTS[:1], do_sample=False, max_new_tokens=8)
+    assert a == b
+    with pytest.raises(ValueError, match="identical"):
+        refine_with(model, tokenizer, backbone, PROMPTS[:1], n=2, do_sample=False)
+    with pytest.raises(ValueError, match="temperature"):
+        refine_with(model, tokenizer, backbone, PROMPTS[:1], n=2, temperature=0.0)
+    assert refine_with(model, tokenizer, backbone, [], n=2) == []
+
+
+def test_module_refine_builds_the_model_and_restores_train_and_eval_modes(tiny_llama_dir):
+    from prompt_a_video.modules.sft import SFTRefiner
+
+    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=LoraSpec(r=4, alpha=8)))
+    out = module.refine(PROMPTS[:2], n=2, max_new_tokens=4, seed=0)  # configure_model runs on first use
+    assert len(out) == 2 and all(len(group) == 2 for group in out)
+    assert module.model.training  # configure_model leaves it in training mode, refine keeps it
+    frozen = next(m for m in module.model.modules() if isinstance(m, torch.nn.Dropout))
+    frozen.eval()  # a submodule deliberately in eval mode stays so
+    module.refine(PROMPTS[:1], max_new_tokens=4, seed=0)
+    assert module.model.training and not frozen.training
+    module.model.eval()
+    module.refine(PROMPTS[:1], max_new_tokens=4, seed=0)
+    assert not any(m.training for m in module.model.modules())
+
+
+def test_generation_uses_the_kv_cache_even_when_training_switched_it_off(llama):
+    model, tokenizer, backbone = llama
+    model.config.use_cache = False  # what gradient checkpointing sets
+    try:
+        seen = []
+
+        def record(module, args, output):
+            seen.append(output.past_key_values)
+
+        hook = model.register_forward_hook(record)
+        refine_with(model, tokenizer, backbone, PROMPTS[:1], do_sample=False, max_new_tokens=3)
+        hook.remove()
+        assert seen and all(cache is not None for cache in seen)
+    finally:
+        model.config.use_cache = True
+
+
+def test_stop_tokens_are_eos_and_the_templates_end_of_turn(tiny_chat_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_tokenizer_dir)
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert stop_token_ids(tokenizer) == [im_end]
+    tokenizer.eos_token = "<|endoftext|>"  # a base-model eos that is not the end of a chat turn
+    assert stop_token_ids(tokenizer) == [tokenizer.convert_tokens_to_ids("<|endoftext|>"), im_end]
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("  A dog runs on the beach.\n", "A dog runs on the beach."),
+    ('"A dog runs on the beach."', "A dog runs on the beach."),
+    ("\u201cA dog runs.\u201d", "A dog runs."),
+    ("Refined prompt: A dog runs.", "A dog runs."),
+    ('**Enhanced video prompt:** "A dog runs."', "A dog runs."),
+    ("prompt:   'A dog runs.'", "A dog runs."),
+    ('"A dog" runs past the "river"', '"A dog" runs past the "river"'),  # inner quotes: not a wrapper
+    ("A dog. Refined prompt: a cat.", "A dog. Refined prompt: a cat."),  # a label only counts at the start
+    ("'", "'"),
+])
+def test_clean_refinement_strips_only_wrappers(raw, clean):
+    assert clean_refinement(raw) == clean
