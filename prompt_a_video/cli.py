@@ -31,6 +31,8 @@ STAGES: dict[str, tuple[str, str]] = {
                "install and list the offline assets (SmolLM2, all-MiniLM-L6-v2, VBench)"),
     "render": ("prompt_a_video.render:render",
                "render a prompt set with one backbone, score it with one reward set (MP4s + scores.jsonl)"),
+    "evolve": ("prompt_a_video.evolution.evolve_cli:evolve",
+               "reward-guided prompt evolution: render, score, rewrite K times -> an evolved pool"),
     "pairs": ("prompt_a_video.evolution.pairs_cli:pairs",
               "sample rewrites from the SFT refiner, render and score them, write DPO preference pairs"),
     "export": ("prompt_a_video.export_cli:export",

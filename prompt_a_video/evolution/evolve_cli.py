@@ -1,0 +1,191 @@
+"""`pav evolve`: reward-guided prompt evolution over a prompt set -> an evolved pool.
+
+::
+
+    pav evolve -c experiments/evolve/synthetic.yaml --prompts prompts.txt --out runs/evolve/pool.jsonl
+    pav evolve -c ... --trainer.devices 2 --trainer.strategy ddp     # 2 processes, same pool
+
+The generator, reward and operator are chosen in YAML by ``class_path``. The loop runs
+as ``Trainer.predict`` (:mod:`~prompt_a_video.evolution.evolve_module`), so the
+``trainer`` options spread the prompts over processes and nodes. Output: ``OUT``, one
+pool record per source prompt in the order of the prompt set (DESIGN.md "File formats",
+plus ``"error"`` for a source that failed), merged from per-rank shards at the end.
+A killed run restarted with the same command skips the prompts already in ``OUT`` or a
+shard and ends with the same bytes as an uninterrupted run. Resuming is keyed by source
+prompt only: after changing the generator, reward or operator, write to another ``OUT``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prompt_a_video.evolution.base import Operator
+from prompt_a_video.generators.base import Generator
+from prompt_a_video.rewards.base import Reward
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerOptions:
+    """The Lightning Trainer settings that place the evolution processes.
+
+    Args:
+        accelerator: ``cpu``, ``gpu``, ``auto``... The generator and rewards place
+            themselves by their own ``device`` settings; with ``gpu`` and several devices
+            Lightning makes each process's GPU the current one, so ``cuda`` there means
+            that process's GPU.
+        devices: processes per node (or ``auto``, or a device list such as ``"0,1"``).
+        num_nodes: machines.
+        strategy: ``auto`` (one process), ``ddp`` (one process per device, the script
+            relaunched), ``ddp_spawn``...
+    """
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+
+
+def evolve(
+    generator: Generator,
+    reward: Reward,
+    operator: Operator,
+    prompts: str,
+    out: str,
+    iterations: int = 4,
+    proposals_per_iteration: int = 4,
+    top_k: int = 4,
+    seeds: list[int] | None = None,
+    operator_seed: int = 0,
+    keep_original_as_best: bool = False,
+    batch_size: int = 4,
+    render_batch_size: int | None = None,
+    batch_across_prompts: bool = False,
+    limit: int | None = None,
+    use_cache: bool = True,
+    cache_root: str | None = None,
+    errors: str = "raise",
+    retry_failed: bool = False,
+    progress: bool = True,
+    trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
+    experiment: str = "evolve",
+) -> dict[str, float]:
+    """Evolve each source prompt with an operator, a backbone and a reward set into a pool.
+
+    Args:
+        generator: the text-to-video backbone the prompts are evolved for, by class_path.
+        reward: the reward set, by class_path; must give an aggregate ``reward`` (a
+            CompositeReward); its ``passes_floors`` decides which candidates may be best.
+        operator: proposes rewrites from the original and the scored top-k, by class_path.
+        prompts: the source prompt set: a .txt or .jsonl file (never VBench: it is the
+            out-of-domain evaluation set).
+        out: the evolved pool, a .jsonl file (shards ``OUT.rank{r}.jsonl`` beside it while running).
+        iterations: K, rounds of proposals after the original.
+        proposals_per_iteration: N, prompts asked of the operator per round.
+        top_k: best scored prompts shown to the operator.
+        seeds: render seeds (default [0]); with several, scores are averaged over seeds.
+        operator_seed: base seed of the operator (derived per prompt and iteration).
+        keep_original_as_best: allow the original as ``best`` when no rewrite beats it
+            (default: best is null then, so SFT does not learn to copy).
+        batch_size: source prompts evolved together per predict step (renders batched).
+        render_batch_size: most videos per generate/score call (default: all of a source's,
+            or of a step's with batch_across_prompts).
+        batch_across_prompts: render and score the candidates of all the step's prompts in
+            shared calls (faster on GPUs; bit-identical resumes only with batch-invariant rewards).
+        limit: only the first N prompts of the set.
+        use_cache: go through the render-and-score cache.
+        cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
+        errors: ``raise`` on a malformed prompt line, or ``skip`` it with a warning.
+        retry_failed: evolve again the sources recorded with an ``error`` by an earlier run.
+        progress: tqdm bars (prompts; iterations of the current batch) on rank 0.
+        trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``).
+        experiment: MLflow experiment name.
+
+    Returns:
+        on rank 0, the pool statistics (``n_prompts``, ``n_with_best``, ``n_failed``,
+        ``mean_candidates``, ``mean_original_reward``, ``mean_gain``) and
+        ``best_reward/<i>`` per iteration; {} on the other ranks.
+    """
+    import warnings
+
+    import lightning.pytorch as pl
+
+    from prompt_a_video.data import load_prompts
+    from prompt_a_video.evolution.evolve_module import EvolveModule, EvolvePromptData
+    from prompt_a_video.evolution.loop import EvolutionLoop
+    from prompt_a_video.evolution.shards import completed_prompts, merge_shards, shard_path
+    from prompt_a_video.stage_runner import tracked_stage
+
+    out_path = Path(out)
+    shard_path(out_path, 0)  # validates the suffix before any work
+    items = load_prompts(prompts, errors=errors)[:limit]
+    sources = list(dict.fromkeys(item.prompt for item in items))
+    if len(sources) < len(items):
+        log.warning("evolve: %s has %d repeated prompts; each is evolved once", prompts, len(items) - len(sources))
+    if use_cache:
+        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+
+        cache = RenderCache(cache_root)
+        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
+    loop = EvolutionLoop(generator, reward, operator, iterations=iterations,
+                         proposals_per_iteration=proposals_per_iteration, top_k=top_k, seeds=seeds,
+                         operator_seed=operator_seed, keep_original_as_best=keep_original_as_best,
+                         render_batch_size=render_batch_size, batch_across_prompts=batch_across_prompts)
+    data = EvolvePromptData(sources, out, batch_size=batch_size, retry_failed=retry_failed)
+    module = EvolveModule(loop, out, progress=progress)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*`use_distributed_sampler=False`.*")
+        warnings.filterwarnings("ignore", message=r"predict returned None")  # records go to shards
+        # No logger, checkpoints or Lightning bar: records go to shards, metrics to the stage's run.
+        runner = pl.Trainer(**asdict(trainer), logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, use_distributed_sampler=False,
+                            default_root_dir=str(out_path.parent))
+        if not runner.is_global_zero:  # a process `ddp` relaunched: evolve its share, rank 0 does the rest
+            runner.predict(module, datamodule=data, return_predictions=False)
+            runner.strategy.barrier("evolve-merge")
+            return {}
+        left = len(sources) - len(completed_prompts(out, retry_failed=retry_failed) & set(sources))
+        log.info("evolve: %d source prompts, %d left to evolve -> %s", len(sources), left, out)
+        with tracked_stage("evolve", experiment=experiment) as mlflow:
+            mlflow.set_tags({"pav.evolve.backbone": generator.fingerprint[:5000],
+                             "pav.evolve.reward": reward.fingerprint[:5000],
+                             "pav.evolve.operator": operator.fingerprint[:5000]})
+            if left:
+                runner.predict(module, datamodule=data, return_predictions=False)
+                runner.strategy.barrier("evolve-merge")  # every shard is complete past this line
+            report = merge_shards(out, sources)
+            summary = _log_pool(mlflow, out_path, iterations)
+    print(f"evolve: {summary['n_prompts']:.0f} prompts, {summary['n_with_best']:.0f} with a best, "
+          f"{summary['n_failed']:.0f} failed, mean gain {summary['mean_gain']:.4f} "
+          f"({report.duplicates} duplicate records dropped) -> {out}")
+    return summary
+
+
+def _log_pool(mlflow, out_path: Path, iterations: int) -> dict[str, float]:
+    """Pool statistics and the best-so-far curve (metric per step, PNG) into the run."""
+    import tempfile
+
+    from prompt_a_video.data import iter_jsonl
+    from prompt_a_video.evolution.pool_stats import best_so_far_curve, plot_curve, pool_statistics
+
+    records = [rec for _, rec in iter_jsonl(out_path)] if out_path.exists() else []
+    summary = pool_statistics(records)
+    curve = best_so_far_curve(records, iterations)
+    mlflow.log_metrics({f"evolve/{k}": v for k, v in summary.items() if not math.isnan(v)})
+    for i, value in enumerate(curve):
+        mlflow.log_metric("evolve/best_reward", value, step=i)
+        summary[f"best_reward/{i}"] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        if curve:
+            png = Path(tmp) / "best_reward_curve.png"
+            plot_curve(curve, png, title=f"{len(records)} prompts, mean best-so-far reward")
+            mlflow.log_artifact(str(png))
+    if out_path.exists():
+        mlflow.log_artifact(str(out_path))
+    log.info("evolve: %s", summary)
+    return summary
