@@ -7,13 +7,12 @@ fine-tuning, AdamW with linear warm-up then cosine decay.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.refine import RefinerMixin
 
 
@@ -71,16 +70,6 @@ class SFTRefiner(RefinerMixin, LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["prompt"]))
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = min(self.hparams.warmup_steps, total)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_warmup_cosine(self.model.parameters(), lr=self.hparams.lr,
+                                   weight_decay=self.hparams.weight_decay, warmup_steps=self.hparams.warmup_steps,
+                                   total_steps=self.trainer.estimated_stepping_batches)
