@@ -1,0 +1,258 @@
+"""DPO training speed and memory: our ``DPORefiner`` vs TRL's ``DPOTrainer``.
+
+Both sides train the same model (a tiny random-init Llama by default, or a real asset with
+``--model``) with a fresh LoRA (r=16, alpha=32, dropout 0, all-linear), the sigmoid DPO
+loss with beta=0.1, the reference being the policy with its adapter switched off, AdamW at
+a constant learning rate, fp32 on CPU, the same batch size, torch threads and token ids:
+TRL tokenises its conversational dataset at start-up (the script reports whether its ids
+match ours), then trains on the ``prompt_ids``/``chosen_ids``/``rejected_ids`` rows our
+``encode_chat`` produced, so the check of the first loss compares the losses, not two
+tokenisers. Each side runs in its own subprocess (peak RSS via ``ru_maxrss`` is per
+process), alternating ours, TRL, ours, TRL.
+
+Ours is driven by a plain AdamW loop over the module's loss path
+(``DPORefiner.pair_metrics``: tokenise, policy forward on ``[2B, T]``, reference forward
+with the adapter off), TRL by ``trainer.train()``; pairs/s counts steps 2..N
+(step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both
+sides before the first loss: at B=0 the policy equals the reference and every DPO loss is
+exactly log 2, which would make the agreement check vacuous.
+
+    python benchmarks/dpo_vs_trl.py --steps 10 --batch-size 4 --repeats 2
+
+Needs ``trl`` (a benchmark-only peer, not a project dependency): ``pip install trl==1.16.0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "experiments" / "data" / "seed_pairs.jsonl"
+TRL_HINT = "pip install trl==1.16.0"
+LR = 5e-6
+BETA = 0.1
+
+
+def _require_trl() -> None:
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        sys.exit(f"benchmarks/dpo_vs_trl.py needs TRL, which is not a project dependency: {TRL_HINT}")
+
+
+def _backbone(model: str):
+    from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
+
+    # dropout 0: the first-loss comparison must not depend on dropout masks
+    return CausalLMBackbone(model=model, dtype="float32", lora=LoraSpec(r=16, alpha=32, dropout=0.0))
+
+
+def _perturb_lora_b(model, seed: int = 1) -> None:
+    """Give every ``lora_B`` a seeded random value (B=0 at init would hide the adapter)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _pairs(n: int) -> dict[str, list[str]]:
+    """``n`` (prompt, chosen, rejected) triples, cycling the seed preference pairs."""
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [rows[i % len(rows)] for i in range(n)]
+    return {k: [r[k] for r in rows] for k in ("prompt", "chosen", "rejected")}
+
+
+def _slice(data: dict[str, list[str]], lo: int, n: int) -> dict[str, list[str]]:
+    return {k: v[lo:lo + n] for k, v in data.items()}
+
+
+def _run_ours(args, data) -> dict:
+    import torch
+
+    from prompt_a_video.modules.dpo import DPORefiner
+
+    module = DPORefiner(_backbone(args.model_path), beta=BETA, loss_type="sigmoid", lr=LR, max_length=args.max_length)
+    module.configure_model()
+    _perturb_lora_b(module.model)
+    b = args.batch_size
+    with torch.no_grad():
+        first_loss = module.pair_metrics(_slice(data, 0, b))[0].item()
+    optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
+    rss_before = _rss_mb()
+    stamps = []
+    for step in range(args.steps):
+        loss, _ = module.pair_metrics(_slice(data, (step * b) % len(data["prompt"]), b))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        stamps.append(time.perf_counter())
+    return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before}
+
+
+def _our_rows(backbone, tokenizer, data, max_length: int) -> list[dict[str, list[int]]]:
+    """Our tokenisation as TRL's preference rows: shared prompt ids, then each answer's ids."""
+    from prompt_a_video.modules.chat_encoding import IGNORE_INDEX, encode_chat
+
+    rows = []
+    for p, c, r in zip(data["prompt"], data["chosen"], data["rejected"]):
+        row = {}
+        for key, answer in (("chosen_ids", c), ("rejected_ids", r)):
+            ids, labels = encode_chat(tokenizer, backbone.messages(p), answer, max_length)
+            cut = next(i for i, lab in enumerate(labels) if lab != IGNORE_INDEX)
+            row["prompt_ids"], row[key] = ids[:cut], ids[cut:]
+        rows.append(row)
+    return rows
+
+
+def _run_trl(args, data, tmp: str) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    backbone = _backbone(args.model_path)
+    tokenizer = backbone.load_tokenizer()
+    conversational = Dataset.from_dict({
+        "prompt": [backbone.messages(p) for p in data["prompt"]],
+        "chosen": [[{"role": "assistant", "content": c}] for c in data["chosen"]],
+        "rejected": [[{"role": "assistant", "content": r}] for r in data["rejected"]],
+    })
+    config = DPOConfig(output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+                       learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
+                       optim="adamw_torch", use_cpu=True, bf16=False, fp16=False, report_to="none",
+                       save_strategy="no", logging_steps=10_000, dataloader_num_workers=0,
+                       train_sampling_strategy="sequential", max_length=args.max_length, beta=BETA,
+                       loss_type=["sigmoid"], precompute_ref_log_probs=False, gradient_checkpointing=False,
+                       seed=0, disable_tqdm=True)
+    model = AutoModelForCausalLM.from_pretrained(backbone.path(), dtype=torch.float32)
+    trainer = DPOTrainer(model=model, args=config, train_dataset=conversational, processing_class=tokenizer,
+                         peft_config=backbone.lora.to_peft())
+    ours = _our_rows(backbone, tokenizer, data, args.max_length)
+    theirs = trainer.train_dataset
+    same = sum(all(theirs[i][k] == row[k] for k in row) for i, row in enumerate(ours))
+    trainer.train_dataset = Dataset.from_list(ours)
+    _perturb_lora_b(trainer.model)
+    with torch.no_grad():
+        batch = trainer.data_collator(ours[:args.batch_size])
+        first_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+
+    stamps: list[float] = []
+
+    class Stamp(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            stamps.append(time.perf_counter())
+
+    trainer.add_callback(Stamp())
+    rss_before = _rss_mb()
+    trainer.train()
+    return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before,
+            "trl_tokenisation_matches": f"{same}/{len(ours)}"}
+
+
+def _side(args) -> None:
+    """One measurement in this process; prints one JSON line."""
+    import torch
+    import trl  # noqa: F401  # both sides import the same libraries, so their RSS baselines match
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    data = _pairs(max(args.examples, args.batch_size))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = _run_ours(args, data) if args.side == "ours" else _run_trl(args, data, tmp)
+    stamps = out.pop("stamps")
+    timed_steps = len(stamps) - 1
+    out["samples_per_s"] = timed_steps * args.batch_size / (stamps[-1] - stamps[0])
+    out["peak_rss_mb"] = _rss_mb()
+    out["steps"] = len(stamps)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _tiny_model_dir(tmp: str) -> str:
+    sys.path.insert(0, str(ROOT))
+    from tests.kit.tiny_lm import save_tiny_causal_lm
+
+    return str(save_tiny_causal_lm(Path(tmp) / "tiny-llama", "llama", seed=0))
+
+
+def _spawn(side: str, args, model_path: str) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, "--model-path", model_path, "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+           "--max-length", str(args.max_length), "--examples", str(args.examples)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"--side {side} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run (first one is warm-up)")
+    parser.add_argument("--batch-size", type=int, default=4, help="preference pairs per step (both sides)")
+    parser.add_argument("--model", default=None,
+                        help="asset name or folder (e.g. smollm2-135m-instruct); default: a tiny random Llama")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per side, alternating (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per side")
+    parser.add_argument("--max-length", type=int, default=512, help="tokens per example")
+    parser.add_argument("--examples", type=int, default=32, help="dataset size (cycled seed preference pairs)")
+    parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    _require_trl()
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (step 1 is warm-up)")
+    if args.side:
+        _side(args)
+        return
+
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = args.model or _tiny_model_dir(tmp)
+        print(f"model={args.model or 'tiny random Llama (tests/kit/tiny_lm.py)'} steps={args.steps} "
+              f"batch_size={args.batch_size} threads={args.threads} max_length={args.max_length} fp32 CPU "
+              f"LoRA r=16 alpha=32 dropout=0 all-linear, DPO sigmoid beta={BETA}, reference = adapter off, "
+              f"AdamW lr={LR} constant; torch {torch.__version__} "
+              f"transformers {transformers.__version__} peft {peft.__version__} trl {trl.__version__}")
+        runs = {"ours": [], "trl": []}
+        for i in range(args.repeats):
+            for side in ("ours", "trl"):
+                r = _spawn(side, args, model_path)
+                runs[side].append(r)
+                print(f"  run {i + 1} {side:4s}: {r['samples_per_s']:8.2f} pairs/s  peak RSS "
+                      f"{r['peak_rss_mb']:7.1f} MB (before training {r['rss_before_mb']:7.1f} MB)  "
+                      f"first loss {r['first_loss']:.6f}", flush=True)
+                if "trl_tokenisation_matches" in r:
+                    print(f"    TRL's own tokenisation equals ours on {r['trl_tokenisation_matches']} pairs "
+                          "(training uses ours either way)", flush=True)
+    med = {s: {k: statistics.median(r[k] for r in runs[s]) for k in ("samples_per_s", "peak_rss_mb")} for s in runs}
+    diff = abs(runs["ours"][0]["first_loss"] - runs["trl"][0]["first_loss"])
+    for s in ("ours", "trl"):
+        print(f"{s:4s} median: {med[s]['samples_per_s']:.2f} pairs/s, peak RSS {med[s]['peak_rss_mb']:.1f} MB")
+    print(f"first-step loss agreement (<= 1e-4): {'OK' if diff <= 1e-4 else 'MISMATCH'}")
+    print(f"throughput_ratio={med['ours']['samples_per_s'] / med['trl']['samples_per_s']:.3f} "
+          f"memory_ratio={med['ours']['peak_rss_mb'] / med['trl']['peak_rss_mb']:.3f} first_loss_abs_diff={diff:.3e}")
+
+
+if __name__ == "__main__":
+    main()
