@@ -26,49 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb
+from peer_compare import backbone as make_backbone
+
 DATA = ROOT / "experiments" / "data" / "seed_pairs.jsonl"
-TRL_HINT = "pip install trl==1.16.0"
 LR = 5e-6
 BETA = 0.1
-
-
-def _require_trl() -> None:
-    try:
-        import trl  # noqa: F401
-    except ImportError:
-        sys.exit(f"benchmarks/dpo_vs_trl.py needs TRL, which is not a project dependency: {TRL_HINT}")
-
-
-def _backbone(model: str):
-    from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
-
-    # dropout 0: the first-loss comparison must not depend on dropout masks
-    return CausalLMBackbone(model=model, dtype="float32", lora=LoraSpec(r=16, alpha=32, dropout=0.0))
-
-
-def _perturb_lora_b(model, seed: int = 1) -> None:
-    """Give every ``lora_B`` a seeded random value (B=0 at init would hide the adapter)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _pairs(n: int) -> dict[str, list[str]]:
@@ -87,14 +53,14 @@ def _run_ours(args, data) -> dict:
 
     from prompt_a_video.modules.dpo import DPORefiner
 
-    module = DPORefiner(_backbone(args.model_path), beta=BETA, loss_type="sigmoid", lr=LR, max_length=args.max_length)
+    module = DPORefiner(make_backbone(args.model_path), beta=BETA, loss_type="sigmoid", lr=LR, max_length=args.max_length)
     module.configure_model()
-    _perturb_lora_b(module.model)
+    perturb_lora_b(module.model)
     b = args.batch_size
     with torch.no_grad():
         first_loss = module.pair_metrics(_slice(data, 0, b))[0].item()
     optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     stamps = []
     for step in range(args.steps):
         loss, _ = module.pair_metrics(_slice(data, (step * b) % len(data["prompt"]), b))
@@ -126,7 +92,7 @@ def _run_trl(args, data, tmp: str) -> dict:
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    backbone = _backbone(args.model_path)
+    backbone = make_backbone(args.model_path)
     tokenizer = backbone.load_tokenizer()
     conversational = Dataset.from_dict({
         "prompt": [backbone.messages(p) for p in data["prompt"]],
@@ -147,7 +113,7 @@ def _run_trl(args, data, tmp: str) -> dict:
     theirs = trainer.train_dataset
     same = sum(all(theirs[i][k] == row[k] for k in row) for i, row in enumerate(ours))
     trainer.train_dataset = Dataset.from_list(ours)
-    _perturb_lora_b(trainer.model)
+    perturb_lora_b(trainer.model)
     with torch.no_grad():
         batch = trainer.data_collator(ours[:args.batch_size])
         first_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
@@ -159,7 +125,7 @@ def _run_trl(args, data, tmp: str) -> dict:
             stamps.append(time.perf_counter())
 
     trainer.add_callback(Stamp())
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     trainer.train()
     return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before,
             "trl_tokenisation_matches": f"{same}/{len(ours)}"}
@@ -175,83 +141,28 @@ def _side(args) -> None:
     data = _pairs(max(args.examples, args.batch_size))
     with tempfile.TemporaryDirectory() as tmp:
         out = _run_ours(args, data) if args.side == "ours" else _run_trl(args, data, tmp)
-    stamps = out.pop("stamps")
-    timed_steps = len(stamps) - 1
-    out["samples_per_s"] = timed_steps * args.batch_size / (stamps[-1] - stamps[0])
-    out["peak_rss_mb"] = _rss_mb()
-    out["steps"] = len(stamps)
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out, args.batch_size)
 
 
-def _tiny_model_dir(tmp: str) -> str:
-    sys.path.insert(0, str(ROOT))
-    from tests.kit.tiny_lm import save_tiny_causal_lm
-
-    return str(save_tiny_causal_lm(Path(tmp) / "tiny-llama", "llama", seed=0))
-
-
-def _spawn(side: str, args, model_path: str) -> dict:
-    cmd = [sys.executable, __file__, "--side", side, "--model-path", model_path, "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-           "--max-length", str(args.max_length), "--examples", str(args.examples)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        sys.exit(f"--side {side} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+def _tokenisation_note(run: dict) -> str | None:
+    if "trl_tokenisation_matches" not in run:
+        return None
+    return (f"TRL's own tokenisation equals ours on {run['trl_tokenisation_matches']} pairs "
+            "(training uses ours either way)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run (first one is warm-up)")
-    parser.add_argument("--batch-size", type=int, default=4, help="preference pairs per step (both sides)")
-    parser.add_argument("--model", default=None,
-                        help="asset name or folder (e.g. smollm2-135m-instruct); default: a tiny random Llama")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per side, alternating (median reported)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads per side")
-    parser.add_argument("--max-length", type=int, default=512, help="tokens per example")
-    parser.add_argument("--examples", type=int, default=32, help="dataset size (cycled seed preference pairs)")
-    parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
-    parser.add_argument("--model-path", help=argparse.SUPPRESS)
+    add_arguments(parser, unit="preference pairs", examples_help="dataset size (cycled seed preference pairs)")
     args = parser.parse_args()
-    _require_trl()
+    require_trl("dpo_vs_trl.py")
     if args.steps < 2:
         parser.error("--steps must be >= 2 (step 1 is warm-up)")
     if args.side:
         _side(args)
         return
-
-    import peft
-    import torch
-    import transformers
-    import trl
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path = args.model or _tiny_model_dir(tmp)
-        print(f"model={args.model or 'tiny random Llama (tests/kit/tiny_lm.py)'} steps={args.steps} "
-              f"batch_size={args.batch_size} threads={args.threads} max_length={args.max_length} fp32 CPU "
-              f"LoRA r=16 alpha=32 dropout=0 all-linear, DPO sigmoid beta={BETA}, reference = adapter off, "
-              f"AdamW lr={LR} constant; torch {torch.__version__} "
-              f"transformers {transformers.__version__} peft {peft.__version__} trl {trl.__version__}")
-        runs = {"ours": [], "trl": []}
-        for i in range(args.repeats):
-            for side in ("ours", "trl"):
-                r = _spawn(side, args, model_path)
-                runs[side].append(r)
-                print(f"  run {i + 1} {side:4s}: {r['samples_per_s']:8.2f} pairs/s  peak RSS "
-                      f"{r['peak_rss_mb']:7.1f} MB (before training {r['rss_before_mb']:7.1f} MB)  "
-                      f"first loss {r['first_loss']:.6f}", flush=True)
-                if "trl_tokenisation_matches" in r:
-                    print(f"    TRL's own tokenisation equals ours on {r['trl_tokenisation_matches']} pairs "
-                          "(training uses ours either way)", flush=True)
-    med = {s: {k: statistics.median(r[k] for r in runs[s]) for k in ("samples_per_s", "peak_rss_mb")} for s in runs}
-    diff = abs(runs["ours"][0]["first_loss"] - runs["trl"][0]["first_loss"])
-    for s in ("ours", "trl"):
-        print(f"{s:4s} median: {med[s]['samples_per_s']:.2f} pairs/s, peak RSS {med[s]['peak_rss_mb']:.1f} MB")
-    print(f"first-step loss agreement (<= 1e-4): {'OK' if diff <= 1e-4 else 'MISMATCH'}")
-    print(f"throughput_ratio={med['ours']['samples_per_s'] / med['trl']['samples_per_s']:.3f} "
-          f"memory_ratio={med['ours']['peak_rss_mb'] / med['trl']['peak_rss_mb']:.3f} first_loss_abs_diff={diff:.3e}")
+    compare(__file__, args, f"LoRA r=16 alpha=32 dropout=0 all-linear, DPO sigmoid beta={BETA}, "
+            f"reference = adapter off, AdamW lr={LR} constant", unit="pairs", describe_run=_tokenisation_note)
 
 
 if __name__ == "__main__":
