@@ -29,7 +29,7 @@ import json
 import tempfile
 import time
 
-from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb
+from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb, train_timed
 from peer_compare import backbone as make_backbone
 
 DATA = ROOT / "experiments" / "data" / "seed_pairs.jsonl"
@@ -89,7 +89,7 @@ def _our_rows(backbone, tokenizer, data, max_length: int) -> list[dict[str, list
 def _run_trl(args, data, tmp: str) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, TrainerCallback
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
     backbone = make_backbone(args.model_path)
@@ -118,15 +118,7 @@ def _run_trl(args, data, tmp: str) -> dict:
         batch = trainer.data_collator(ours[:args.batch_size])
         first_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
 
-    stamps: list[float] = []
-
-    class Stamp(TrainerCallback):
-        def on_step_end(self, *_, **__):
-            stamps.append(time.perf_counter())
-
-    trainer.add_callback(Stamp())
-    rss_before = rss_mb()
-    trainer.train()
+    stamps, rss_before = train_timed(trainer)
     return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before,
             "trl_tokenisation_matches": f"{same}/{len(ours)}"}
 

@@ -127,3 +127,24 @@ def compare(script: str, args, setup: str, unit: str, describe_run=None) -> None
     print(f"first-step loss agreement (<= 1e-4): {'OK' if diff <= 1e-4 else 'MISMATCH'}")
     print(f"throughput_ratio={med['ours']['samples_per_s'] / med['trl']['samples_per_s']:.3f} "
           f"memory_ratio={med['ours']['peak_rss_mb'] / med['trl']['peak_rss_mb']:.3f} first_loss_abs_diff={diff:.3e}")
+
+
+def train_timed(trainer) -> tuple[list[float], float]:
+    """Run a transformers/TRL ``trainer.train()`` recording a timestamp at each step end.
+
+    Returns the timestamps and the peak RSS (MB) just before training started.
+    """
+    import time
+
+    from transformers import TrainerCallback
+
+    stamps: list[float] = []
+
+    class Stamp(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            stamps.append(time.perf_counter())
+
+    trainer.add_callback(Stamp())
+    rss_before = rss_mb()
+    trainer.train()
+    return stamps, rss_before

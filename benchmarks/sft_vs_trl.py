@@ -24,7 +24,7 @@ import json
 import tempfile
 import time
 
-from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb
+from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb, train_timed
 from peer_compare import backbone as make_backbone
 
 DATA = ROOT / "experiments" / "data" / "seed_sft_pairs.json"
@@ -66,7 +66,7 @@ def _run_ours(args, prompts, targets) -> dict:
 def _run_trl(args, prompts, targets, tmp: str) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, TrainerCallback
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
     from prompt_a_video.modules.chat_encoding import encode_chat
@@ -90,15 +90,7 @@ def _run_trl(args, prompts, targets, tmp: str) -> dict:
     with torch.no_grad():
         first_loss = trainer.compute_loss(trainer.model, dict(batch)).item()
 
-    stamps: list[float] = []
-
-    class Stamp(TrainerCallback):
-        def on_step_end(self, *_, **__):
-            stamps.append(time.perf_counter())
-
-    trainer.add_callback(Stamp())
-    rss_before = rss_mb()
-    trainer.train()
+    stamps, rss_before = train_timed(trainer)
     return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before}
 
 
