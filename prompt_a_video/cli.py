@@ -5,8 +5,8 @@ overrides such as ``--trainer.max_epochs 2``, ``--print_config``):
 
 - Lightning stages ``fit``, ``validate``, ``test``, ``predict``: a LightningCLI whose model
   and data module are chosen by ``class_path`` in an experiment YAML.
-- Pipeline stages (``assets`` today; ``evolve``, ``pairs``, ``evaluate``, ``refine``,
-  ``pipeline`` as they land): plain functions registered in :data:`STAGES` by import path.
+- Pipeline stages (``assets``, ``render``, ``evolve``, ``pairs``, ``export``, ``evaluate``,
+  ``refine``, ``pipeline``, ``cache``): plain functions registered in :data:`STAGES` by import path.
 
 This module imports nothing heavy: ``pav --help`` must answer in well under 1.5 s, so the
 target of a subcommand is imported only once that subcommand is chosen.
@@ -37,8 +37,14 @@ STAGES: dict[str, tuple[str, str]] = {
               "sample rewrites from the SFT refiner, render and score them, write DPO preference pairs"),
     "export": ("prompt_a_video.export_cli:export",
                "export a trained refiner checkpoint: PEFT adapter + merged HF model with its chat template"),
+    "evaluate": ("prompt_a_video.evaluation.evaluate_cli:evaluate",
+                 "compare original, heuristic, zero-shot, sft, dpo prompts: same seeds, metrics.json + report.html"),
+    "pipeline": ("prompt_a_video.pipeline.pipeline_cli:pipeline",
+                 "the whole method from one YAML: evolve, SFT, pairs, DPO rounds, evaluate (resumable)"),
     "cache": ("prompt_a_video.cache_cli:COMMANDS",
               "show and prune the render-and-score cache (LRU-bounded videos, scores kept)"),
+    "refine": ("prompt_a_video.refine_cli:refine",
+               "rewrite prompts with a trained refiner (export folder): prints refined prompts"),
 }
 
 

@@ -26,7 +26,12 @@ def run_function_stage(name: str, function: Callable, args: list[str] | None):
                             default_meta=False)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment YAML (repeatable)")
     parser.add_function_arguments(function, as_group=False)
-    config = parser.parse_args(args)
+    positional = getattr(function, "positional", None)
+    if positional:  # `pav refine --model DIR "a dog running"`: bare words are more --<positional> values
+        parser.add_argument("bare", nargs="*", type=str, default=[], metavar=positional.upper(),
+                            help=f"values of --{positional} given without the option")
+    config = parser.parse_args(_expand_flags(function, list(args or [])))
+    bare = config.pop("bare") if positional else []
     resolved = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
     resolved.pop("config", None)
     files = [str(p) for p in (config.get("config") or []) if p is not None]
@@ -34,12 +39,49 @@ def run_function_stage(name: str, function: Callable, args: list[str] | None):
     _CURRENT_CONFIG.update(stage=name, config=resolved, files=files)
     init = parser.instantiate_classes(config)
     kwargs = {k: v for k, v in vars(init).items() if k != "config"}
+    if bare:
+        given = kwargs.get(positional)
+        kwargs[positional] = [*([] if given is None else [given] if isinstance(given, str) else given), *bare]
     return function(**kwargs)
+
+
+def _expand_flags(function: Callable, args: list[str]) -> list[str]:
+    """Command-line conveniences on top of jsonargparse: a boolean option given alone means
+    true (``--json`` = ``--json true``), a function's ``short_options`` (e.g.
+    ``{"-n": "--n"}``) are aliases, and its ``repeatable`` list options append when
+    repeated (``--refiner a=x --refiner b=y`` = ``--refiner+ a=x --refiner+ b=y``)."""
+    import inspect
+
+    aliases = dict(getattr(function, "short_options", {}) or {})
+    aliases.update({option: f"{option}+" for option in getattr(function, "repeatable", ())})
+    booleans = {f"--{name}" for name, p in inspect.signature(function).parameters.items()
+                if p.annotation in (bool, "bool")}
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        arg = aliases.get(arg, arg)
+        out.append(arg)
+        if arg in booleans and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append("true")
+    return out
 
 
 def current_stage_config() -> dict[str, Any]:
     """``{"stage", "config", "files"}`` of the stage being run from the command line ({} otherwise)."""
     return dict(_CURRENT_CONFIG)
+
+
+@contextlib.contextmanager
+def substage(stage: str, config: dict[str, Any]) -> Iterator[None]:
+    """Within ``pav pipeline``: make ``config`` the current stage config while a stage
+    function runs, so its :func:`tracked_stage` run logs its own section, not the whole
+    pipeline's (the experiment files stay, for the run name)."""
+    saved = dict(_CURRENT_CONFIG)
+    _CURRENT_CONFIG.update(stage=stage, config=config)
+    try:
+        yield
+    finally:
+        _CURRENT_CONFIG.clear()
+        _CURRENT_CONFIG.update(saved)
 
 
 @contextlib.contextmanager

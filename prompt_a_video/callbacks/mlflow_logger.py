@@ -45,11 +45,20 @@ class MLflowLogger(_LightningMLFlowLogger):
         artifact_location: str | None = None,
         run_id: str | None = None,
     ) -> None:
+        tags = dict(tags or {})
+        if run_id is None and "mlflow.parentRunId" not in tags:
+            import mlflow
+
+            # Inside `pav pipeline` (an active parent run in this process), the fit is
+            # one of its stages: nest it, as the non-Lightning stages are.
+            parent = mlflow.active_run()
+            if parent is not None:
+                tags["mlflow.parentRunId"] = parent.info.run_id
         super().__init__(
             experiment_name=experiment_name,
             run_name=run_name,
             tracking_uri=resolve_tracking_uri(tracking_uri),
-            tags=tags,
+            tags=tags or None,
             log_model=log_model,
             prefix=prefix,
             artifact_location=artifact_location,

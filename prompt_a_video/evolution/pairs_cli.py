@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import re
 import statistics
 import zlib
 from abc import ABC, abstractmethod
@@ -37,8 +36,6 @@ from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
 
 log = logging.getLogger(__name__)
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 __all__ = ["Sampler", "RefinerSampler", "pairs", "done_path"]
 
@@ -57,7 +54,7 @@ class Sampler(ABC):
 
 
 class RefinerSampler(Sampler):
-    """Samples from a refiner LLM with :func:`~prompt_a_video.modules.refine.refine_with`.
+    """Samples from a refiner LLM through :class:`~prompt_a_video.refiner.Refiner`.
 
     Args:
         refiner: an export folder of `pav export` (``refiner.json`` + ``merged/``), its
@@ -75,44 +72,27 @@ class RefinerSampler(Sampler):
         self.dtype = dtype
         self.device = device
         self.batch_size = batch_size
-        self._loaded = None
+        self._refiner = None
 
     @property
     def description(self) -> str:
         return f"RefinerSampler({self.refiner})"
 
+    def _get(self):
+        # Made on first use, not in __init__: a YAML may name a refiner a pipeline exports later.
+        if self._refiner is None:
+            from prompt_a_video.refiner import Refiner
+
+            self._refiner = Refiner(self.refiner, dtype=self.dtype, device=self.device, batch_size=self.batch_size)
+        return self._refiner
+
     def load(self):
         """``(model, tokenizer, backbone)``, loaded on first use."""
-        if self._loaded is None:
-            from prompt_a_video.assets import resolve_model
-            from prompt_a_video.modules.export import load_refiner
-
-            path = Path(resolve_model(self.refiner))
-            missing = FileNotFoundError(f"refiner folder not found: {self.refiner} (expected an export folder of "
-                                        "`pav export`, its merged/ subfolder, an HF model folder or an asset name)")
-            if path.is_dir():
-                self._loaded = load_refiner(path, dtype=self.dtype, device=self.device)
-            elif not _HUB_ID.match(self.refiner):
-                raise missing
-            else:  # "org/name": a hub id (GPU machines with a hub), the base model with the default prompt
-                from prompt_a_video.modules.backbone import CausalLMBackbone
-
-                backbone = CausalLMBackbone(model=self.refiner, dtype=self.dtype or "float32", lora=None)
-                try:
-                    model, tokenizer = backbone.load_model().eval(), backbone.load_tokenizer()
-                except OSError as exc:
-                    raise missing from exc
-                if self.device:
-                    model.to(self.device)
-                self._loaded = (model, tokenizer, backbone)
-        return self._loaded
+        return self._get().load()
 
     def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
-        from prompt_a_video.modules.refine import refine_with
-
-        model, tokenizer, backbone = self.load()
-        return refine_with(model, tokenizer, backbone, prompts, n, temperature=temperature, top_p=top_p,
-                           max_new_tokens=max_new_tokens, do_sample=True, batch_size=self.batch_size, seed=seed)
+        return self._get().refine(list(prompts), n, temperature=temperature, top_p=top_p,
+                                  max_new_tokens=max_new_tokens, do_sample=True, seed=seed)
 
 
 def done_path(out: str | os.PathLike) -> Path:

@@ -1,0 +1,163 @@
+"""`pav evaluate`: compare prompt rewrite methods on prompt sets, rendered and scored alike.
+
+::
+
+    pav evaluate -c experiments/quickstart.yaml --workdir runs/quickstart --out runs/quickstart/eval-again
+    pav evaluate -c experiments/quickstart.yaml --workdir runs/quickstart --prompts my.txt --out out/mine
+    pav evaluate -c experiments/quickstart.yaml --refiner mine=path/to/export --prompts my.txt --out out/mine
+
+The config is a pipeline YAML (its ``generator``, ``reward`` and ``evaluation`` sections
+are used; the others are accepted and ignored), so a pipeline's refiners are re-evaluated
+exactly as the pipeline evaluated them, on any prompt file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from prompt_a_video.evaluation.settings import EvaluationSettings
+from prompt_a_video.generators.base import Generator
+from prompt_a_video.rewards.base import Reward
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_refiners(workdir: str | Path | None) -> dict[str, str]:
+    """The refiners a pipeline finished in ``workdir``: ``sft`` and ``dpo`` (one round) or
+    ``dpo-r1``, ``dpo-r2``... (several), name -> export folder."""
+    if workdir is None:
+        return {}
+    root = Path(workdir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--workdir {root}: not found (the work directory of `pav pipeline`)")
+    found: dict[str, str] = {}
+    rounds = sorted((p for p in root.glob("dpo-r*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
+    for name, folder in [("sft", root / "sft"), *((p.name, p) for p in rounds)]:
+        state_file = folder / "stage.json"
+        refiner = folder / "refiner"
+        if state_file.is_file() and json.loads(state_file.read_text()).get("status") == "done" and refiner.is_dir():
+            found[name] = str(refiner)
+    if len(rounds) == 1 and "dpo-r1" in found:
+        found["dpo"] = found.pop("dpo-r1")
+    return found
+
+
+def base_model_of(refiner: str | None) -> str | None:
+    """The base model a refiner export was trained from (its refiner.json), if known."""
+    if refiner is None:
+        return None
+    from prompt_a_video.modules.export import read_settings
+
+    settings = read_settings(refiner)
+    return None if settings is None else settings.get("base_model")
+
+
+def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: Reward, out: str | Path, *,
+                    trained: dict[str, str], extra_refiners: dict[str, str] | None = None,
+                    prompts: str | None = None, pool_path: str | Path | None = None,
+                    zero_shot_model: str | None = None, mlflow=None) -> dict[str, dict[str, Any]]:
+    """Evaluate every prompt set of ``settings`` into ``out/<set>`` (or ``prompts`` alone
+    into ``out``); returns set name -> metrics. Shared by `pav evaluate` and `pav pipeline`."""
+    from prompt_a_video.evaluation.runner import evaluate_methods
+    from prompt_a_video.evaluation.settings import build_methods, load_eval_prompts
+
+    out = Path(out)
+    if settings.use_cache:
+        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+
+        cache = RenderCache()
+        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
+    embed = None
+    if settings.fidelity_model:
+        from prompt_a_video.rewards.offline import PromptFidelityReward
+
+        embed = PromptFidelityReward(settings.fidelity_model).embed
+    sets = {Path(prompts).stem: (prompts, out)} if prompts else {
+        name: (spec, out / name) for name, spec in settings.prompt_sets.items()}
+    methods = build_methods(settings, trained, extra_refiners or {}, zero_shot_model)
+    results: dict[str, dict[str, Any]] = {}
+    for name, (spec, folder) in sets.items():
+        texts = load_eval_prompts(spec, None if prompts else settings.limit)
+        print(f"evaluate: {name} ({spec}): {len(texts)} prompts x {len(settings.seeds)} seeds x "
+              f"{len(methods)} methods ({', '.join(methods)}) -> {folder}", flush=True)
+        metrics = evaluate_methods(methods, texts, generator, reward, folder, seeds=list(settings.seeds),
+                                   prompt_set=f"{name} ({spec})", embed=embed, batch_size=settings.batch_size,
+                                   rewrite_seed=settings.rewrite_seed, pool_path=pool_path,
+                                   save_videos=settings.save_videos)
+        results[name] = metrics
+        if mlflow is not None:
+            for method, values in metrics["methods"].items():
+                for key in ("reward", "fidelity", "diversity", "length_words"):
+                    value = values.get(key)
+                    if isinstance(value, (int, float)) and not math.isnan(value):
+                        mlflow.log_metric(f"eval/{name}/{method}/{key}", value)
+            for file in ("metrics.json", "table.md", "report.html", "dimensions.png"):
+                if (folder / file).is_file():
+                    mlflow.log_artifact(str(folder / file), artifact_path=f"evaluate/{name}")
+        print(f"evaluate: {name}: report {folder / 'report.html'}", flush=True)
+        print((folder / "table.md").read_text(encoding="utf-8"), flush=True)
+    return results
+
+
+def evaluate(
+    generator: Generator,
+    reward: Reward,
+    out: str,
+    workdir: str | None = None,
+    prompts: str | None = None,
+    refiner: list[str] | None = None,
+    evaluation: EvaluationSettings | None = None,
+    experiment: str = "evaluate",
+    tracking_uri: str | None = None,
+    operator: dict | None = None,
+    source_prompts: str | None = None,
+    evolve: dict | None = None,
+    sft: dict | None = None,
+    pairs: dict | None = None,
+    dpo: dict | None = None,
+    dpo_rounds: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Compare rewrite methods (original, heuristic, zero-shot, sft, dpo, your refiners).
+
+    Every method's prompts are rendered with the same seeds and scored against the
+    original prompts; writes per set rewrites.jsonl, scores.jsonl, videos/, metrics.json,
+    table.md, dimensions.png and report.html.
+
+    Args:
+        generator: the backbone, by class_path (a pipeline YAML's).
+        reward: the reward set, by class_path (a pipeline YAML's).
+        out: output folder (one subfolder per prompt set, or the folder itself with --prompts).
+        workdir: a `pav pipeline` work directory whose sft/dpo refiners are evaluated.
+        prompts: evaluate this prompt set (a .txt/.jsonl file or a named set) instead of
+            the sets in evaluation.prompt_sets (all its prompts: no limit).
+        refiner: more refiners as NAME=DIR (repeatable, or a list).
+        evaluation: the evaluation settings (a pipeline YAML's ``evaluation:`` section).
+        experiment: MLflow experiment name.
+        tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
+        operator: (pipeline YAML; not used here)
+        source_prompts: (pipeline YAML; not used here)
+        evolve: (pipeline YAML; not used here)
+        sft: (pipeline YAML; not used here)
+        pairs: (pipeline YAML; not used here)
+        dpo: (pipeline YAML; not used here)
+        dpo_rounds: (pipeline YAML; not used here)
+    """
+    from prompt_a_video.evaluation.settings import parse_refiner_args
+    from prompt_a_video.stage_runner import tracked_stage
+
+    settings = evaluation or EvaluationSettings()
+    trained = pipeline_refiners(workdir)
+    extra = parse_refiner_args(refiner)
+    if not trained and not extra and workdir is not None:
+        print(f"evaluate: no finished refiner in {workdir}: comparing the untrained methods only", flush=True)
+    with tracked_stage("evaluate", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
+        return run_evaluations(settings, generator, reward, out, trained=trained, extra_refiners=extra,
+                               prompts=prompts, zero_shot_model=base_model_of(trained.get("sft")), mlflow=mlflow,
+                               pool_path=Path(workdir) / "evolve" / "pool.jsonl" if workdir else None)
+
+
+evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (stage_runner)

@@ -1,0 +1,223 @@
+"""`pav pipeline`: the whole method from one YAML, stage by stage, in a work directory.
+
+::
+
+    pav pipeline -c experiments/quickstart.yaml --workdir runs/quickstart
+
+Stages, each a folder of WORKDIR and an MLflow run nested under the pipeline's run:
+
+1. ``evolve/``    reward-guided evolution of the source prompts -> ``pool.jsonl``
+2. ``sft/``       `pav fit` of the ``sft`` section on the pool -> ``refiner/`` (export)
+3. ``pairs-r1/``  the SFT refiner's samples, rendered and scored -> ``pairs.jsonl``
+4. ``dpo-r1/``    `pav fit` of the ``dpo`` section: a fresh LoRA on the merged SFT model
+                  -> ``refiner/``; rounds 2.. repeat 3-4 from the previous round's refiner
+5. ``evaluate/<set>/``  every method on every prompt set -> ``metrics.json``, ``report.html``
+
+A stage whose ``stage.json`` records the same key (its settings, components and upstream
+keys) as ``done`` is skipped, so a crashed or extended pipeline resumes: evolution and
+pairs resume record by record, a fit from its last checkpoint, evaluation from its
+rewrites and scores. A stage made with another config is moved aside (``.stale-N``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from prompt_a_video.evaluation.settings import EvaluationSettings
+from prompt_a_video.evolution.base import Operator
+from prompt_a_video.generators.base import Generator
+from prompt_a_video.rewards.base import Reward
+
+log = logging.getLogger(__name__)
+
+# Stage-function arguments the pipeline wires itself (not settable in a section).
+_WIRED = {
+    "evolve": {"generator", "reward", "operator", "prompts", "out", "experiment"},
+    "pairs": {"generator", "reward", "refiner", "out", "experiment", "sampler"},
+}
+
+
+def section_options(function: Callable, section: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """Validate a section against a stage function's signature (minus what the pipeline
+    wires) with jsonargparse, instantiate its components, return the keyword arguments."""
+    from jsonargparse import ArgumentParser
+
+    import copy
+
+    skip = _WIRED[where]
+    given = copy.deepcopy(section or {})  # instantiation must not turn the YAML's dicts into objects
+    wired = sorted(skip.intersection(given))
+    if wired:
+        raise ValueError(f"pipeline: {where}.{wired[0]} is set by the pipeline itself; remove it from the section")
+    parser = ArgumentParser(prog=f"pav pipeline ({where} section)", exit_on_error=False, default_meta=False)
+    parser.add_function_arguments(function, as_group=False, skip=skip)
+    try:
+        config = parser.parse_object(given)
+    except Exception as exc:  # jsonargparse's message names the bad key and what was expected
+        raise ValueError(f"pipeline: section {where!r}: {exc} (options: `pav {where} --help`)") from exc
+    return {k: v for k, v in vars(parser.instantiate(config)).items()}
+
+
+def pipeline(
+    generator: Generator,
+    reward: Reward,
+    operator: Operator,
+    sft: dict[str, Any],
+    dpo: dict[str, Any] | None = None,
+    workdir: str = "runs/pipeline",
+    source_prompts: str = "pav:evolution",
+    evolve: dict[str, Any] | None = None,
+    pairs: dict[str, Any] | None = None,
+    dpo_rounds: int = 1,
+    evaluation: EvaluationSettings | None = None,
+    experiment: str = "pipeline",
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
+    """Run the method end to end: evolve -> SFT -> pairs -> DPO (rounds) -> evaluate.
+
+    Args:
+        generator: the text-to-video backbone every stage renders with, by class_path.
+        reward: the reward set every stage scores with (a CompositeReward), by class_path.
+        operator: the evolution operator, by class_path.
+        sft: the SFT fit: ``config:`` the fit YAML(s) it builds on, plus nested overrides
+            (``trainer: {max_steps: 12}``); the pool is wired in as ``data.init_args.pools``.
+        dpo: the DPO fit, the same way; the pairs are wired in as ``data.init_args.pairs``
+            and the policy (the merged previous refiner) as ``model.init_args.backbone.model``.
+            null: stop after SFT.
+        workdir: the work directory (one folder per stage).
+        source_prompts: the evolution/SFT source prompts (a file or ``pav:evolution``;
+            never VBench, the out-of-domain evaluation set).
+        evolve: options of `pav evolve` (iterations, proposals_per_iteration, seeds, limit...).
+        pairs: options of `pav pairs` (prompts, n, seeds, rule, limit...).
+        dpo_rounds: DPO rounds (iterated DPO: round r samples pairs from round r-1's refiner).
+        evaluation: the evaluation settings (prompt sets, seeds, methods); null: skip it.
+        experiment: MLflow experiment of the pipeline and its stages.
+        tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
+
+    Returns:
+        stage name -> its outputs (paths, summaries).
+    """
+    from prompt_a_video.evolution.evolve_cli import evolve as evolve_stage
+    from prompt_a_video.evolution.pairs_cli import pairs as pairs_stage
+    from prompt_a_video.pipeline.fit_stage import fit_fingerprint
+    from prompt_a_video.pipeline.stage_state import StageState, stage_key
+    from prompt_a_video.stage_runner import current_stage_config, substage, tracked_stage
+
+    # The sections as written in the YAML: jsonargparse instantiates class_path entries
+    # inside a dict argument (pairs.rule), but keys, run configs and the sections' own
+    # validation need the plain data.
+    written = current_stage_config().get("config") or {}
+    evolve, sft, pairs, dpo = (written.get(name, value) for name, value in
+                               (("evolve", evolve), ("sft", sft), ("pairs", pairs), ("dpo", dpo)))
+    if dpo_rounds < 0:
+        raise ValueError(f"pipeline: dpo_rounds must be >= 0, got {dpo_rounds}")
+    root = Path(workdir).resolve()  # stages hand each other absolute paths (fit runs read them)
+    root.mkdir(parents=True, exist_ok=True)
+    # Validate every section before hours of work start.
+    evolve_options = section_options(evolve_stage, evolve, "evolve")
+    pairs_options = section_options(pairs_stage, pairs, "pairs") if dpo and dpo_rounds else {}
+    components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
+    sft_identity = fit_fingerprint(sft, "sft")
+    dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
+    results: dict[str, Any] = {}
+
+    def stage(name: str, payload: dict[str, Any], run: Callable[[Path], dict[str, Any]]) -> tuple[str, dict]:
+        key = stage_key(payload)
+        state = StageState(root / name, key)
+        if state.done:
+            print(f"pipeline: {name}: done for this config, skipped ({state.folder})", flush=True)
+            results[name] = state.outputs()
+            return key, results[name]
+        print(f"pipeline: {name}: running in {state.folder}", flush=True)
+        state.begin()
+        outputs = run(state.folder)
+        state.finish(outputs)
+        results[name] = outputs
+        return key, outputs
+
+    with tracked_stage("pipeline", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
+        mlflow.set_tag("pav.workdir", str(root.resolve()))
+
+        def run_evolve(folder: Path) -> dict[str, Any]:
+            out = folder / "pool.jsonl"
+            with substage("evolve", {**(evolve or {}), "prompts": source_prompts}):
+                summary = evolve_stage(generator, reward, operator, prompts=source_prompts, out=str(out),
+                                       experiment=experiment, **evolve_options)
+            return {"pool": str(out), "summary": summary}
+
+        evolve_key, evolved = stage("evolve", {**components, "operator": operator.fingerprint,
+                                               "source_prompts": source_prompts, "options": evolve}, run_evolve)
+        previous_key, previous = stage(
+            "sft", {"fit": sft_identity, "upstream": evolve_key},
+            lambda folder: _fit("sft", sft, folder, {"data": {"init_args": {"pools": [evolved["pool"]]}}},
+                                experiment, tracking_uri))
+        trained = {"sft": previous["refiner"]}
+        for r in range(1, (dpo_rounds if dpo else 0) + 1):
+            refiner = previous["refiner"]
+
+            def run_pairs(folder: Path, refiner=refiner) -> dict[str, Any]:
+                out = folder / "pairs.jsonl"
+                with substage("pairs", {**(pairs or {}), "refiner": refiner}):
+                    summary = pairs_stage(generator, reward, str(out), refiner=refiner, experiment=experiment,
+                                          **pairs_options)
+                if not summary.get("pairs"):
+                    raise RuntimeError(f"pipeline: pairs-r{r} kept no preference pair ({out}); loosen the pair "
+                                       "rule (pairs.rule) or sample more (pairs.n, pairs.limit)")
+                return {"pairs": str(out), "summary": summary}
+
+            pairs_key, made = stage(f"pairs-r{r}", {**components, "options": pairs, "upstream": previous_key},
+                                    run_pairs)
+            wiring = {"model": {"init_args": {"backbone": {"model": str(Path(refiner) / "merged")},
+                                              "sft_adapter": None}},
+                      "data": {"init_args": {"pairs": [made["pairs"]]}}}
+            previous_key, previous = stage(
+                f"dpo-r{r}", {"fit": dpo_identity, "upstream": pairs_key},
+                lambda folder, wiring=wiring, r=r: _fit(f"dpo-r{r}", dpo, folder, wiring, experiment, tracking_uri))
+            trained[f"dpo-r{r}"] = previous["refiner"]
+        if dpo_rounds == 1 and "dpo-r1" in trained:
+            trained["dpo"] = trained.pop("dpo-r1")
+
+        if evaluation is not None:
+            from prompt_a_video.evaluation.evaluate_cli import base_model_of, run_evaluations
+
+            def run_evaluate(folder: Path) -> dict[str, Any]:
+                with substage("evaluate", {"evaluation": evaluation_identity(evaluation), "refiners": trained}):
+                    with tracked_stage("evaluate", experiment=experiment, tracking_uri=tracking_uri) as run:
+                        metrics = run_evaluations(evaluation, generator, reward, folder, trained=trained,
+                                                  zero_shot_model=base_model_of(trained["sft"]), mlflow=run,
+                                                  pool_path=evolved["pool"])
+                return {name: {"metrics": str(folder / name / "metrics.json"),
+                               "report": str(folder / name / "report.html"),
+                               "reward": {m: v.get("reward") for m, v in result["methods"].items()}}
+                        for name, result in metrics.items()}
+
+            stage("evaluate", {**components, "settings": evaluation_identity(evaluation), "upstream": previous_key,
+                               "refiners": sorted(trained)}, run_evaluate)
+            for name, outputs in results["evaluate"].items():
+                print(f"pipeline: report ({name}): {outputs['report']}", flush=True)
+    print(f"pipeline: done -> {root}", flush=True)
+    return results
+
+
+def evaluation_identity(settings: EvaluationSettings) -> dict[str, Any]:
+    """The evaluation settings as plain data (extra methods by their description)."""
+    import dataclasses
+
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    fields["extra_methods"] = {k: m.description for k, m in settings.extra_methods.items()}
+    return fields
+
+
+def _fit(name: str, section: dict[str, Any], folder: Path, wiring: dict[str, Any], experiment: str,
+         tracking_uri: str | None) -> dict[str, Any]:
+    """Train, then export the module to ``folder/refiner``."""
+    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.pipeline.fit_stage import run_fit
+
+    module = run_fit(section, name, folder, wiring, experiment=experiment, run_name=f"fit {name}",
+                     tracking_uri=tracking_uri)
+    refiner = export_refiner(module, folder / "refiner", overwrite=True)
+    metrics = {k: float(v) for k, v in module.trainer.callback_metrics.items() if getattr(v, "numel", lambda: 0)() == 1}
+    return {"refiner": str(refiner), "metrics": metrics}

@@ -1,0 +1,131 @@
+"""`pav pipeline` end to end on the synthetic backbone with a tiny LLM, then `pav evaluate`
+on the refiners it left; rerunning skips finished stages; a changed stage moves aside."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prompt_a_video.cli import main
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PIPELINE = """
+generator:
+  class_path: prompt_a_video.generators.synthetic.SyntheticGenerator
+  init_args: {{preset: long-cinematic, num_frames: 8, height: 32, width: 32}}
+reward:
+  class_path: prompt_a_video.rewards.composite.CompositeReward
+  init_args:
+    weights: {{VQ: 1.0, TC: 1.0, DD: 0.5, TVA: 1.3}}
+    members:
+      - class_path: prompt_a_video.rewards.offline.VisualQualityReward
+      - class_path: prompt_a_video.rewards.offline.TemporalConsistencyReward
+      - class_path: prompt_a_video.rewards.offline.DynamicDegreeReward
+      - class_path: prompt_a_video.rewards.offline.SceneAlignmentReward
+operator:
+  class_path: prompt_a_video.evolution.heuristic_operator.HeuristicOperator
+source_prompts: sources.txt
+evolve: {{iterations: 1, proposals_per_iteration: 2, progress: false}}
+sft:
+  config: {root}/experiments/sft/smollm2-cpu.yaml
+  trainer: {{max_steps: 2, val_check_interval: 2, limit_val_batches: 1, enable_progress_bar: false}}
+  model: {{init_args: {{backbone: {{model: {model}}}, max_length: 96}}}}
+  data: {{init_args: {{val_fraction: 0.25, batch_size: 2}}}}
+pairs:
+  prompts: dpo.txt
+  n: 3
+  max_new_tokens: 12
+  include_original: true
+  rule:
+    class_path: prompt_a_video.evolution.pair_rules.PaperPairRule
+    init_args: {{margin: 0.0001, floors: {{}}, top_chosen: 2}}
+dpo:
+  config: {root}/experiments/dpo/smollm2-cpu.yaml
+  trainer: {{max_steps: 2, val_check_interval: 2, limit_val_batches: 1, enable_progress_bar: false}}
+  model: {{init_args: {{max_length: 96, precompute_reference: false}}}}
+  data: {{init_args: {{val_fraction: 0.25, batch_size: 1}}}}
+evaluation:
+  prompt_sets: {{in-domain: eval.txt}}
+  seeds: [0]
+  max_new_tokens: 12
+  fidelity_model: null
+  use_cache: false
+"""
+
+SOURCES = ["a dog running on the beach", "a red car driving through the city", "an old man reading a book",
+           "a cat sleeping on a sofa"]
+DPO = ["a horse galloping in a field", "a boat sailing at sunset"]
+EVAL = ["a bird flying over a lake", "a child riding a bicycle"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, tiny_llama_dir):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PAV_CACHE_DIR", str(tmp_path / "cache"))
+    for name, lines in (("sources.txt", SOURCES), ("dpo.txt", DPO), ("eval.txt", EVAL)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE.format(root=ROOT, model=tiny_llama_dir))
+    return tmp_path
+
+
+def test_pipeline_runs_every_stage_resumes_and_reevaluates(project, capsys):
+    assert main(["pipeline", "-c", "pipeline.yaml", "--workdir", "wd"]) == 0
+    wd = project / "wd"
+    for stage in ("evolve", "sft", "pairs-r1", "dpo-r1", "evaluate"):
+        assert json.loads((wd / stage / "stage.json").read_text())["status"] == "done", stage
+    for refiner in ("sft", "dpo-r1"):
+        assert (wd / refiner / "refiner" / "merged" / "config.json").is_file()
+    # DPO trained on the merged SFT model, from the pairs the SFT refiner's samples gave
+    overrides = (wd / "dpo-r1" / "overrides.yaml").read_text()
+    assert str(wd / "sft" / "refiner" / "merged") in overrides and "pairs-r1/pairs.jsonl" in overrides
+    metrics = json.loads((wd / "evaluate" / "in-domain" / "metrics.json").read_text())
+    assert list(metrics["methods"]) == ["original", "heuristic", "zero-shot", "sft", "dpo"]
+    assert metrics["methods"]["original"]["n"] == len(EVAL)
+    assert "dpo_vs_original" in metrics["win_rate"] and len(metrics["ci95"]["sft_vs_original"]) == 2
+    assert (wd / "evaluate" / "in-domain" / "report.html").is_file()
+    out = capsys.readouterr().out
+    assert f"report (in-domain): {wd / 'evaluate' / 'in-domain' / 'report.html'}" in out
+
+    # MLflow: one parent run, every stage nested under it
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
+    runs = mlflow.search_runs(experiment_names=["pipeline"], output_format="list")
+    parents = [r for r in runs if r.data.tags.get("pav.stage") == "pipeline"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert {r.info.run_name.split()[0] for r in children} >= {"evolve", "fit", "pairs", "evaluate"}
+
+    # a rerun skips every finished stage
+    assert main(["pipeline", "-c", "pipeline.yaml", "--workdir", "wd"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done for this config, skipped") == 5
+
+    # a changed DPO section: earlier stages skipped, dpo-r1 moved aside and rerun, evaluate rerun
+    assert main(["pipeline", "-c", "pipeline.yaml", "--workdir", "wd", "--dpo.trainer.max_steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done for this config, skipped") == 3
+    assert (wd / "dpo-r1.stale-1" / "refiner").is_dir() and (wd / "evaluate.stale-1").is_dir()
+
+    # `pav evaluate` on the pipeline's refiners with another prompt file
+    (project / "other.txt").write_text("a train crossing a bridge\n")
+    assert main(["evaluate", "-c", "pipeline.yaml", "--workdir", "wd", "--prompts", "other.txt",
+                 "--refiner", f"again={wd / 'sft' / 'refiner'}", "--out", "again"]) == 0
+    metrics = json.loads((project / "again" / "metrics.json").read_text())
+    assert list(metrics["methods"]) == ["original", "heuristic", "zero-shot", "sft", "dpo", "again"]
+    assert metrics["n_prompts"] == 1
+
+
+def test_pipeline_rejects_a_wired_or_unknown_option_before_any_work(project, capsys):
+    text = (project / "pipeline.yaml").read_text()
+    (project / "bad.yaml").write_text(text.replace("evolve: {iterations: 1", "evolve: {iteratons: 1"))
+    with pytest.raises(ValueError, match="evolve.*iteratons"):
+        main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"])
+    (project / "bad.yaml").write_text(text.replace("evolve: {iterations: 1", "evolve: {out: x.jsonl, iterations: 1"))
+    with pytest.raises(ValueError, match="evolve.out is set by the pipeline"):
+        main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"])
+    assert not (project / "wd" / "evolve").exists()

@@ -1,0 +1,135 @@
+"""`pav refine` on an exported tiny refiner: plain and JSON output, prompts from options,
+files and stdin, token-limit warnings on stderr, clear errors."""
+
+import io
+import json
+import shutil
+
+import pytest
+import torch
+
+from prompt_a_video.cli import main
+
+pytestmark = pytest.mark.integration
+
+PROMPTS = ["a dog running on the beach", "an old man reading a book in the rain", "a red car at night"]
+FAST = ["--max_new_tokens", "6"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def export_dir(tiny_llama_dir, tmp_path_factory):
+    """`pav export` of a tiny Llama with re-drawn matrices (std 0.3): prompt-dependent text."""
+    from prompt_a_video.modules.backbone import CausalLMBackbone
+    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.modules.sft import SFTRefiner
+
+    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=None))
+    module.configure_model()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return export_refiner(module, tmp_path_factory.mktemp("refiner") / "export")
+
+
+@pytest.fixture(scope="module")
+def api(export_dir):
+    from prompt_a_video import Refiner
+
+    return Refiner(export_dir)
+
+
+def run(capsys, *args):
+    capsys.readouterr()
+    main(["refine", *args])
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def test_plain_output_is_the_api_output_one_line_per_prompt(capsys, export_dir, api):
+    out, _ = run(capsys, "--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST)
+    expected = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6)
+    assert out.splitlines() == [" ".join(expected[0].split())]
+
+    out, _ = run(capsys, "--model", str(export_dir), "--prompt+", PROMPTS[0], "--prompt+", PROMPTS[1],
+                 "--n", "2", "--seed", "3", *FAST)
+    expected = api.refine(PROMPTS[:2], n=2, max_new_tokens=6, seed=3)
+    blocks = out.rstrip("\n").split("\n\n")  # n > 1: a block of n lines per prompt
+    assert [b.splitlines() for b in blocks] == [[" ".join(t.split()) for t in r] for r in expected]
+
+
+def test_json_lines_keep_the_exact_rewrites(capsys, export_dir, api):
+    out, _ = run(capsys, "--model", str(export_dir), "--prompt", json.dumps(PROMPTS), "--n", "3", "--json", "true",
+                 *FAST)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["prompt"] for r in records] == PROMPTS
+    assert [r["refined"] for r in records] == api.refine(PROMPTS, n=3, max_new_tokens=6)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_prompts_file(capsys, tmp_path, export_dir, suffix):
+    path = tmp_path / f"prompts{suffix}"
+    lines = PROMPTS if suffix == ".txt" else [json.dumps({"prompt": p, "id": i}) for i, p in enumerate(PROMPTS)]
+    path.write_text("\n".join(lines) + "\n")
+    out, _ = run(capsys, "--model", str(export_dir), "--prompts", str(path), "--json", "true", *FAST)
+    assert [json.loads(line)["prompt"] for line in out.splitlines()] == PROMPTS
+
+
+def test_stdin_when_no_prompt_or_dash(capsys, monkeypatch, export_dir):
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PROMPTS[0]}\n\n{PROMPTS[1]}\n"))
+    out, _ = run(capsys, "--model", str(export_dir), "--json", "true", *FAST)
+    assert [json.loads(line)["prompt"] for line in out.splitlines()] == PROMPTS[:2]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PROMPTS[1]}\n"))
+    out, _ = run(capsys, "--model", str(export_dir), "--prompt+", PROMPTS[0], "--prompt+", "-", "--json", "true",
+                 *FAST)
+    assert [json.loads(line)["prompt"] for line in out.splitlines()] == PROMPTS[:2]
+
+
+def test_no_prompt_and_missing_model_are_clear_errors(monkeypatch, tmp_path, export_dir):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n \n"))
+    with pytest.raises(SystemExit, match="no prompt given"):
+        main(["refine", "--model", str(export_dir)])
+    with pytest.raises(SystemExit, match=f"refiner folder not found: {tmp_path / 'nope'}"):
+        main(["refine", "--model", str(tmp_path / "nope"), "--prompt", "a dog"])
+    with pytest.raises(SystemExit, match="needs sampling"):
+        main(["refine", "--model", str(export_dir), "--prompt", "a dog", "--n", "2", "--temperature", "0"])
+
+
+def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_dir, api):
+    base = ["--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST]
+    refined = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6)[0]
+    words = len(refined.split())
+    assert words >= 2
+
+    out, err = run(capsys, *base, "--token_limit", "1")
+    assert out.strip() and "pav refine: warning: the refined prompt of prompt 1" in err
+    assert "about" in err and "(estimate" in err
+    _, err = run(capsys, *base, "--token_limit", "1000")
+    assert "warning" not in err
+
+    from transformers import AutoTokenizer
+
+    exact = len(AutoTokenizer.from_pretrained(tiny_llama_dir)(refined)["input_ids"])
+    _, err = run(capsys, *base, "--token_limit", str(exact - 1), "--target_tokenizer", str(tiny_llama_dir))
+    assert f"is {exact} tokens, over the {exact - 1}-token limit" in err
+    _, err = run(capsys, *base, "--token_limit", str(exact), "--target_tokenizer", str(tiny_llama_dir))
+    assert "warning" not in err
+
+    # An export that records its target is checked without any option.
+    recorded = tmp_path / "export"
+    shutil.copytree(export_dir, recorded)
+    settings = json.loads((recorded / "refiner.json").read_text())
+    settings["target"] = {"name": "tiny-video", "prompt_token_limit": 1}
+    (recorded / "refiner.json").write_text(json.dumps(settings))
+    _, err = run(capsys, "--model", str(recorded), "--prompt", PROMPTS[0], "--temperature", "0", *FAST)
+    assert "over the 1-token limit of tiny-video (refiner.json)" in err
