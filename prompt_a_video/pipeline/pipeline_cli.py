@@ -21,6 +21,7 @@ rewrites and scores. A stage made with another config is moved aside (``.stale-N
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -122,6 +123,8 @@ def pipeline(
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
     results: dict[str, Any] = {}
+    limit = getattr(generator, "prompt_token_limit", None)
+    target = {"name": type(generator).__name__, "prompt_token_limit": limit} if isinstance(limit, int) else None
 
     def stage(name: str, payload: dict[str, Any], run: Callable[[Path], dict[str, Any]]) -> tuple[str, dict]:
         key = stage_key(payload)
@@ -152,7 +155,7 @@ def pipeline(
         previous_key, previous = stage(
             "sft", {"fit": sft_identity, "upstream": evolve_key},
             lambda folder: _fit("sft", sft, folder, {"data": {"init_args": {"pools": [evolved["pool"]]}}},
-                                experiment, tracking_uri))
+                                experiment, tracking_uri, target))
         trained = {"sft": previous["refiner"]}
         for r in range(1, (dpo_rounds if dpo else 0) + 1):
             refiner = previous["refiner"]
@@ -174,7 +177,8 @@ def pipeline(
                       "data": {"init_args": {"pairs": [made["pairs"]]}}}
             previous_key, previous = stage(
                 f"dpo-r{r}", {"fit": dpo_identity, "upstream": pairs_key},
-                lambda folder, wiring=wiring, r=r: _fit(f"dpo-r{r}", dpo, folder, wiring, experiment, tracking_uri))
+                lambda folder, wiring=wiring, r=r: _fit(f"dpo-r{r}", dpo, folder, wiring, experiment, tracking_uri,
+                                                        target))
             trained[f"dpo-r{r}"] = previous["refiner"]
         if dpo_rounds == 1 and "dpo-r1" in trained:
             trained["dpo"] = trained.pop("dpo-r1")
@@ -211,7 +215,7 @@ def evaluation_identity(settings: EvaluationSettings) -> dict[str, Any]:
 
 
 def _fit(name: str, section: dict[str, Any], folder: Path, wiring: dict[str, Any], experiment: str,
-         tracking_uri: str | None) -> dict[str, Any]:
+         tracking_uri: str | None, target: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, then export the module to ``folder/refiner``."""
     from prompt_a_video.modules.export import export_refiner
     from prompt_a_video.pipeline.fit_stage import run_fit
@@ -219,5 +223,10 @@ def _fit(name: str, section: dict[str, Any], folder: Path, wiring: dict[str, Any
     module = run_fit(section, name, folder, wiring, experiment=experiment, run_name=f"fit {name}",
                      tracking_uri=tracking_uri)
     refiner = export_refiner(module, folder / "refiner", overwrite=True)
+    if target is not None:  # `pav refine` warns past the backbone's text-encoder limit
+        settings_file = refiner / "refiner.json"
+        settings = json.loads(settings_file.read_text(encoding="utf-8"))
+        settings["target"] = target
+        settings_file.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     metrics = {k: float(v) for k, v in module.trainer.callback_metrics.items() if getattr(v, "numel", lambda: 0)() == 1}
     return {"refiner": str(refiner), "metrics": metrics}

@@ -78,3 +78,30 @@ def test_bad_value_is_a_clear_error(workdir, capsys):
     with pytest.raises(SystemExit):
         run_function_stage("demo", demo_stage, ["--iterations", "many"])
     assert "iterations" in capsys.readouterr().err
+
+
+def words_stage(prompt: str | list[str] | None = None, n: int = 1, json: bool = False,
+                refiner: list[str] | None = None) -> dict:
+    """Demo stage with command-line conveniences.
+
+    Args:
+        prompt: one or more prompts.
+        n: how many.
+        json: JSON output.
+        refiner: NAME=DIR values.
+    """
+    return {"prompt": prompt, "n": n, "json": json, "refiner": refiner}
+
+
+words_stage.positional = "prompt"
+words_stage.short_options = {"-n": "--n"}
+words_stage.repeatable = ("--refiner",)
+
+
+def test_bare_words_short_options_lone_booleans_and_repeatable_options():
+    got = run_function_stage("words", words_stage, ["--json", "-n", "3", "a dog running", "a cat"])
+    assert got == {"prompt": ["a dog running", "a cat"], "n": 3, "json": True, "refiner": None}
+    got = run_function_stage("words", words_stage, ["--prompt", "a bird", "x", "--json", "false",
+                                                    "--refiner", "a=1", "--refiner", "b=2"])
+    assert got == {"prompt": ["a bird", "x"], "n": 1, "json": False, "refiner": ["a=1", "b=2"]}
+    assert run_function_stage("words", words_stage, ["--prompt", "only"])["prompt"] == "only"
