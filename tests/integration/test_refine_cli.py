@@ -6,39 +6,18 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from prompt_a_video.cli import main
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 PROMPTS = ["a dog running on the beach", "an old man reading a book in the rain", "a red car at night"]
 FAST = ["--max_new_tokens", "6"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def export_dir(tiny_llama_dir, tmp_path_factory):
-    """`pav export` of a tiny Llama with re-drawn matrices (std 0.3): prompt-dependent text."""
-    from prompt_a_video.modules.backbone import CausalLMBackbone
-    from prompt_a_video.modules.export import export_refiner
-    from prompt_a_video.modules.sft import SFTRefiner
-
-    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=None))
-    module.configure_model()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in module.model.parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    return export_refiner(module, tmp_path_factory.mktemp("refiner") / "export")
+def export_dir(tiny_refiner_export_dir):
+    return tiny_refiner_export_dir
 
 
 @pytest.fixture(scope="module")

@@ -68,3 +68,36 @@ def tiny_wan_dir(tmp_path_factory, kit_corpus) -> Path:
 def tiny_t2i_dir(tmp_path_factory, kit_corpus) -> Path:
     """A tiny StableDiffusionPipeline; call it with height=width=16."""
     return tiny_diffusers.save_tiny_text_to_image(tmp_path_factory.mktemp("tiny-t2i"), corpus=kit_corpus)
+
+
+@pytest.fixture(scope="session")
+def tiny_refiner_export_dir(tiny_llama_dir, tmp_path_factory) -> Path:
+    """`pav export` of a fully fine-tuned tiny Llama (user template ``Prompt: {prompt}``)
+    whose matrices are re-drawn with std 0.3: the kit's model (std 0.02) answers every
+    prompt with the same few tokens, this one writes prompt-dependent text."""
+    import torch
+
+    from prompt_a_video.modules.backbone import CausalLMBackbone
+    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.modules.sft import SFTRefiner
+
+    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=None,
+                                                  user_template="Prompt: {prompt}"))
+    module.configure_model()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in module.model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return export_refiner(module, tmp_path_factory.mktemp("refiner") / "export")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and leave the other core to parallel work)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,39 +6,17 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from prompt_a_video.refine_cli import TARGETS, resolve_limit, token_counter
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PROMPTS = ["a dog running on the beach", "an old man reading a book in the rain"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def export_dir(tiny_llama_dir, tmp_path_factory):
-    """`pav export` of a fully fine-tuned tiny Llama whose matrices are re-drawn with std
-    0.3: the kit's model (std 0.02) answers every prompt with the same few tokens, this
-    one writes prompt-dependent text."""
-    from prompt_a_video.modules.backbone import CausalLMBackbone
-    from prompt_a_video.modules.export import export_refiner
-    from prompt_a_video.modules.sft import SFTRefiner
-
-    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=None,
-                                                  user_template="Prompt: {prompt}"))
-    module.configure_model()
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in module.model.parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    return export_refiner(module, tmp_path_factory.mktemp("refiner") / "export")
+def export_dir(tiny_refiner_export_dir):
+    return tiny_refiner_export_dir
 
 
 @pytest.fixture(scope="module")
