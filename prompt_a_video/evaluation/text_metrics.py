@@ -56,7 +56,8 @@ def diversity(vectors: np.ndarray) -> float:
         return 0.0
     cos = vectors @ vectors.T
     upper = np.triu_indices(s, k=1)
-    return float(np.mean(1.0 - cos[upper]))
+    # Identical unit vectors give 1 - cos = ±1e-16 in floating point: report them as 0.
+    return float(np.round(np.mean(np.clip(1.0 - cos[upper], 0.0, 2.0)), 12))
 
 
 def text_metrics(rewrites: Sequence[Mapping[str, Any]],

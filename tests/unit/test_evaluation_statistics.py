@@ -194,3 +194,13 @@ def test_embed_of_the_wrong_shape_is_a_clear_error():
     _, rewrites = toy_run()
     with pytest.raises(ValueError, match=r"embed: expected an array \[N=21, D\]"):
         text_metrics(rewrites, lambda texts: np.ones((2, 4)))
+
+
+def test_identical_unit_vectors_are_exactly_0_diverse_despite_rounding():
+    import numpy as np
+
+    from prompt_a_video.evaluation.text_metrics import diversity
+
+    v = np.array([0.1, 0.7, 0.3, 0.2, 0.9], dtype=np.float32)
+    v = v / np.linalg.norm(v)  # 1 - v.v is ~1e-8 in float32, not 0
+    assert diversity(np.stack([v, v, v])) == 0.0
