@@ -28,7 +28,7 @@ def rows(metrics_path: Path, pairs: list[tuple[str, str]]) -> list[str]:
         if key not in metrics.get("win_rate", {}):
             continue  # a method this evaluation does not have
         low, high = metrics["ci95"].get(key) or (None, None)
-        out.append(f"| {metrics['prompt_set']} | {a} vs {b} | {_fmt(metrics['win_rate'][key])} | "
+        out.append(f"| {metrics_path.parent} | {a} vs {b} | {_fmt(metrics['win_rate'][key])} | "
                    f"{_fmt(metrics['mean_diff'].get(key))} | [{_fmt(low)}, {_fmt(high)}] | "
                    f"{metrics.get('n_paired', {}).get(key, 'n/a')} |")
     return out
