@@ -17,9 +17,9 @@ import torch
 from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import IGNORE_INDEX, TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
-from prompt_a_video.modules.logprobs import sequence_logps
+from prompt_a_video.modules.logprobs import model_sequence_logps
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
 from prompt_a_video.modules.refine import RefinerMixin
@@ -196,16 +196,13 @@ class DPORefiner(RefinerMixin, LightningModule):
 
     @staticmethod
     def _sequence_logps(model, encoded: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logps, counts)`` ``[2B]`` of the answer tokens under ``model``."""
-        labels = encoded["labels"]
-        width = labels.shape[1]
-        # Logits only from the position before the earliest answer token on: the lm_head
-        # output [N, T, V] is the largest activation, and prompt positions need none.
-        first_scored = int((labels[:, 1:] != IGNORE_INDEX).float().argmax(dim=1).min()) + 1
-        keep = width - first_scored + 1
-        out = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"],
-                    logits_to_keep=keep, use_cache=False)
-        return sequence_logps(out.logits, labels[:, width - keep:])
+        """``(logps, counts)`` ``[2B]`` of the answer tokens under ``model``.
+
+        Logits only for the answer positions, a chunk at a time and recomputed in backward
+        (:func:`.logprobs.model_sequence_logps`): the ``[2B, T, V]`` lm_head output would
+        otherwise be the largest activation of the step.
+        """
+        return model_sequence_logps(model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"])
 
     @torch.no_grad()
     def _compute_reference(self, encoded: dict[str, torch.Tensor]) -> torch.Tensor:

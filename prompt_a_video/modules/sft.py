@@ -12,6 +12,7 @@ from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.logprobs import model_sequence_logps
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.refine import RefinerMixin
 
@@ -56,8 +57,17 @@ class SFTRefiner(RefinerMixin, LightningModule):
         return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
 
     def _loss(self, batch) -> torch.Tensor:
+        """Mean next-token cross-entropy over the batch's answer tokens (nats per token).
+
+        The same value as the model's own ``loss`` (``labels`` passed to its forward), but
+        the logits exist only for the answer positions, a chunk at a time and recomputed in
+        backward (:func:`.logprobs.model_sequence_logps`), instead of a full ``[B, T, V]``
+        float32 tensor, its log-softmax and its gradient.
+        """
         encoded = self.encode(batch["prompt"], batch["target"])
-        return self.model(**encoded).loss
+        logps, counts = model_sequence_logps(self.model, encoded["input_ids"], encoded["attention_mask"],
+                                             encoded["labels"])
+        return -logps.sum() / counts.sum()
 
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
