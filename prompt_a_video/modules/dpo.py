@@ -3,8 +3,9 @@
 The policy starts as the SFT model: the SFT LoRA adapter is merged into the base weights,
 then a fresh LoRA is trained with the hand-written loss of :mod:`.dpo_loss`. The reference
 is that same merged model with the fresh adapter switched off (one copy of the weights),
-or an explicitly given model. Chosen and rejected answers go through one forward pass as
-a ``[2B, T]`` batch; only the answer tokens are scored (:mod:`.logprobs`).
+or an explicitly given model. Chosen and rejected answers go through one forward pass,
+each pair packed into one row that holds its prompt once (:mod:`.shared_prompt`); only the
+answer tokens are scored, their logits a chunk at a time (:mod:`.logprobs`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from lightning.pytorch import LightningModule
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
-from prompt_a_video.modules.logprobs import model_sequence_logps
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
 from prompt_a_video.modules.refine import RefinerMixin
+from prompt_a_video.modules.shared_prompt import pair_sequence_logps
 
 _REFERENCE_PREFIX = "reference."
 
@@ -198,11 +199,12 @@ class DPORefiner(RefinerMixin, LightningModule):
     def _sequence_logps(model, encoded: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logps, counts)`` ``[2B]`` of the answer tokens under ``model``.
 
-        Logits only for the answer positions, a chunk at a time and recomputed in backward
-        (:func:`.logprobs.model_sequence_logps`): the ``[2B, T, V]`` lm_head output would
-        otherwise be the largest activation of the step.
+        Each pair's prompt is run once for both answers (:func:`.shared_prompt.pair_sequence_logps`),
+        and logits exist only for the answer positions, a chunk at a time, recomputed in
+        backward: the ``[2B, T, V]`` lm_head output would otherwise be the largest
+        activation of the step.
         """
-        return model_sequence_logps(model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"])
+        return pair_sequence_logps(model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"])
 
     @torch.no_grad()
     def _compute_reference(self, encoded: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,159 @@
+"""Preference pairs packed one row each, their prompt run once (shared_prompt.py).
+
+What a user relies on: DPO's answer log-probs (and their gradients) are the same numbers
+as when each answer runs in its own row, for every model type and attention
+implementation the packing takes, adapter on or off; batches or models it cannot take
+fall back to the unpacked rows; and the packed forward really is smaller. Models are tiny
+random-init configs built in memory, seeded.
+"""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from prompt_a_video.modules.logprobs import HIDDEN_STATE_MODEL_TYPES, model_sequence_logps
+from prompt_a_video.modules.shared_prompt import CHOSEN, PADDING, PROMPT, REJECTED, pack_pairs, pair_sequence_logps
+
+VOCAB = 96
+TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=8, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
+            eos_token_id=2)
+
+
+def _tiny(model_type: str, attn: str = "sdpa", seed: int = 0, **extra):
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model(model_type, **TINY, **extra)
+    return AutoModelForCausalLM.from_config(config, attn_implementation=attn).float().eval()
+
+
+def _pair_batch(prompts, chosen, rejected, seed=0):
+    """``[2B, T]`` right-padded rows (chosen rows, then rejected rows) of random token ids."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for p, c, r in zip(prompts, chosen, rejected):
+        prompt = torch.randint(3, VOCAB, (p,), generator=gen)
+        rows.append((prompt, torch.randint(3, VOCAB, (c,), generator=gen), torch.randint(3, VOCAB, (r,), generator=gen)))
+    unpacked = [(p, c) for p, c, _ in rows] + [(p, r) for p, _, r in rows]
+    width = max(len(p) + len(a) for p, a in unpacked)
+    ids = torch.zeros(len(unpacked), width, dtype=torch.long)
+    mask, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
+    for i, (p, a) in enumerate(unpacked):
+        n = len(p) + len(a)
+        ids[i, :n], mask[i, :n], labels[i, len(p):n] = torch.cat([p, a]), 1, a
+    return ids, mask, labels
+
+
+BATCH = ([5, 7, 3], [4, 2, 6], [1, 5, 3])  # prompt, chosen and rejected lengths of 3 pairs
+
+
+def _decoder_widths(model, fn):
+    """``fn()`` and the ``[rows, width]`` shapes the decoder was run on."""
+    seen = []
+    hook = model.get_decoder().register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        return fn(), seen
+    finally:
+        hook.remove()
+
+
+def test_pack_layout_worked_by_hand():
+    # one pair: prompt [10 11 12], chosen [20 21], rejected [30]
+    ids = torch.tensor([[10, 11, 12, 20, 21], [10, 11, 12, 30, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+    labels = torch.tensor([[-100, -100, -100, 20, 21], [-100, -100, -100, 30, -100]])
+    packed = pack_pairs(ids, mask, labels)
+    assert packed.input_ids.tolist() == [[10, 11, 12, 20, 21, 30]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 3]]  # the rejected answer restarts at 3
+    assert packed.segments.tolist() == [[PROMPT] * 3 + [CHOSEN] * 2 + [REJECTED]]
+    # 20 from column 2, 21 from column 3 (chosen); 30 from column 2 too (rejected, sequence 1)
+    assert packed.source_cols.tolist() == [2, 3, 2]
+    assert packed.source_rows.tolist() == [0, 0, 0]
+    assert packed.targets.tolist() == [20, 21, 30]
+    assert packed.sequence.tolist() == [0, 0, 1]
+    allowed = packed.attention_mask("sdpa", torch.float32)[0, 0].int().tolist()
+    assert allowed == [[1, 0, 0, 0, 0, 0],
+                       [1, 1, 0, 0, 0, 0],
+                       [1, 1, 1, 0, 0, 0],
+                       [1, 1, 1, 1, 0, 0],
+                       [1, 1, 1, 1, 1, 0],
+                       [1, 1, 1, 0, 0, 1]]  # rejected sees the prompt and itself, not the chosen answer
+    additive = packed.attention_mask("eager", torch.float32)[0, 0]
+    assert additive[5, 4] == torch.finfo(torch.float32).min and additive[5, 2] == 0
+
+
+def test_padding_rows_and_padding_queries():
+    ids, mask, labels = _pair_batch([2, 4], [1, 3], [2, 1])
+    packed = pack_pairs(ids, mask, labels)
+    assert packed.input_ids.shape == (2, 8)  # rows of 2+1+2 and 4+3+1 tokens
+    assert packed.segments[0].tolist() == [PROMPT] * 2 + [CHOSEN] + [REJECTED] * 2 + [PADDING] * 3
+    allowed = packed.attention_mask("sdpa", torch.float32)[0, 0]
+    assert allowed.any(-1).all()  # every query, padding included, attends something
+    assert not allowed[:, 5:].any()  # nobody attends padding keys
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("model_type", sorted(HIDDEN_STATE_MODEL_TYPES))
+def test_equals_unpacked_rows_for_every_listed_type(model_type, attn):
+    model = _tiny(model_type, attn)
+    ids, mask, labels = _pair_batch(*BATCH)
+    with torch.no_grad():
+        expected, expected_counts = model_sequence_logps(model, ids, mask, labels)
+        (logps, counts), widths = _decoder_widths(model, lambda: pair_sequence_logps(model, ids, mask, labels))
+    assert torch.allclose(logps, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(counts, expected_counts)
+    assert widths == [(3, 14)]  # 3 packed rows of 5+4+1, 7+2+5, 3+6+3 tokens, not 6 rows
+
+
+def test_lora_gradients_and_adapter_off_equal_unpacked():
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(_tiny("llama", seed=2), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:  # B = 0 at init would make "adapter off" indistinguishable
+                p.normal_(0, 0.3)
+    ids, mask, labels = _pair_batch(*BATCH, seed=4)
+    with torch.no_grad(), model.disable_adapter():
+        off = pair_sequence_logps(model, ids, mask, labels)[0]
+        assert torch.allclose(off, model_sequence_logps(model, ids, mask, labels)[0], rtol=1e-5, atol=1e-5)
+    weights = torch.linspace(-1.0, 2.0, ids.shape[0])  # a loss that weighs chosen and rejected differently
+    (model_sequence_logps(model, ids, mask, labels)[0] * weights).sum().backward()
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: p.grad.clone() for n, p in lora.items()}
+    model.zero_grad()
+    on = pair_sequence_logps(model, ids, mask, labels, chunk_logits=4 * VOCAB)[0]
+    (on * weights).sum().backward()
+    assert not torch.allclose(on, off, atol=1e-3)
+    for name, param in lora.items():
+        assert torch.allclose(param.grad, expected[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_pairs_with_different_prompts_fall_back_to_unpacked_rows():
+    ids, mask, labels = _pair_batch(*BATCH)
+    ids[4, 1] = (ids[1, 1] + 1) % VOCAB  # pair 1's rejected row has another prompt (cut differently)
+    assert pack_pairs(ids, mask, labels) is None
+    model = _tiny("llama")
+    with torch.no_grad():
+        (logps, _), widths = _decoder_widths(model, lambda: pair_sequence_logps(model, ids, mask, labels))
+        expected, _ = model_sequence_logps(model, ids, mask, labels)
+    assert widths == [(6, 11)]  # 6 unpacked rows (the last column predicts nothing)
+    assert torch.allclose(logps, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_models_that_cannot_take_the_mask_run_unpacked():
+    ids, mask, labels = _pair_batch(*BATCH)
+    # Granite scales its logits after the head (not a hidden-state type); a window of 8
+    # tokens is shorter than the packed rows (a custom mask would drop the window).
+    for model in (_tiny("granite", logits_scaling=4.0), _tiny("mistral", sliding_window=8)):
+        with torch.no_grad():
+            logps, _ = pair_sequence_logps(model, ids, mask, labels)
+            expected, _ = model_sequence_logps(model, ids, mask, labels)
+        assert torch.allclose(logps, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_odd_row_count_is_refused():
+    ids, mask, labels = _pair_batch(*BATCH)
+    with pytest.raises(ValueError, match="chosen rows then rejected rows"):
+        pack_pairs(ids[:5], mask[:5], labels[:5])
