@@ -160,3 +160,37 @@ def save_tiny_causal_lm(path, arch: str, seed: int = 0, corpus: Iterable[str] | 
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def tiny_lm_of_type(model_type: str, vocab_size: int = 96, attn: str = "sdpa", seed: int = 0,
+                    **config) -> PreTrainedModel:
+    """A random-init 2-layer model of any transformers ``model_type`` (hidden 32), fp32, eval mode.
+
+    For code that must hold for every architecture it accepts; ``config`` overrides or adds
+    fields (e.g. ``logits_scaling=4.0`` for Granite, ``sliding_window=8``).
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    fields = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+                  pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **{**fields, **config}),
+                                             attn_implementation=attn)
+    return model.float().eval()
+
+
+def with_random_lora(model: PreTrainedModel, seed: int = 3, std: float = 0.3):
+    """``model`` wrapped in a rank-4 all-linear LoRA whose B matrices are seeded random.
+
+    At init B = 0, so "adapter on" would equal "adapter off" and hide adapter bugs.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return model

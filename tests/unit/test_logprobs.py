@@ -8,7 +8,6 @@ backward. Models are tiny random-init configs built in memory, seeded.
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
 
 from prompt_a_video.modules.logprobs import (
     HIDDEN_STATE_MODEL_TYPES,
@@ -16,17 +15,13 @@ from prompt_a_video.modules.logprobs import (
     model_sequence_logps,
     sequence_logps,
 )
+from tests.kit.tiny_lm import tiny_lm_of_type, with_random_lora
 
 VOCAB = 96
-TINY = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=8, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
-            eos_token_id=2)
 
 
 def _tiny(model_type: str, seed: int = 0, **extra):
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **TINY, **extra))
-    return model.float().eval()
+    return tiny_lm_of_type(model_type, VOCAB, seed=seed, **extra)
 
 
 def _batch(seed: int = 0):
@@ -85,14 +80,7 @@ def test_gradients_equal_those_through_full_logits():
 
 
 def test_lora_model_adapter_on_and_off_and_lora_gradients():
-    from peft import LoraConfig, get_peft_model
-
-    model = get_peft_model(_tiny("llama", seed=2), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    torch.manual_seed(3)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:  # B = 0 at init would make "adapter off" indistinguishable
-                p.normal_(0, 0.3)
+    model = with_random_lora(_tiny("llama", seed=2))
     ids, mask, labels = _batch(2)
     with torch.no_grad(), model.disable_adapter():
         off = model_sequence_logps(model, ids, mask, labels)[0]
