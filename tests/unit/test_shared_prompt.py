@@ -100,8 +100,13 @@ def test_equals_unpacked_rows_for_every_listed_type(model_type, attn):
     assert widths == [(3, 14)]  # 3 packed rows of 5+4+1, 7+2+5, 3+6+3 tokens, not 6 rows
 
 
-def test_lora_gradients_and_adapter_off_equal_unpacked():
-    model = with_random_lora(_tiny("llama", seed=2))
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
+def test_lora_gradients_and_adapter_off_equal_unpacked(checkpointing):
+    model = _tiny("llama", seed=2)
+    if checkpointing:  # as the backbone sets it up: recomputed decoder layers, in train mode
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    model = with_random_lora(model).train(checkpointing)
     ids, mask, labels = _pair_batch(*BATCH, seed=4)
     with torch.no_grad(), model.disable_adapter():
         off = pair_sequence_logps(model, ids, mask, labels)[0]
