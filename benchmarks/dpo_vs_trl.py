@@ -11,9 +11,9 @@ tokenisers. Each side runs in its own subprocess (peak RSS via ``ru_maxrss`` is 
 process), alternating ours, TRL, ours, TRL.
 
 Ours is driven by a plain AdamW loop over the module's loss path
-(``DPORefiner.pair_metrics``: tokenise, policy forward on ``[2B, T]``, reference forward
-with the adapter off), TRL by ``trainer.train()``; pairs/s counts steps 2..N
-(step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both
+(``DPORefiner.pair_metrics``: tokenise, policy forward on the pairs packed one row each,
+the prompt once, then the reference forward with the adapter off), TRL by
+``trainer.train()``; pairs/s counts steps 2..N (step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both
 sides before the first loss: at B=0 the policy equals the reference and every DPO loss is
 exactly log 2, which would make the agreement check vacuous.
 
