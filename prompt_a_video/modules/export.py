@@ -145,16 +145,18 @@ def _absolute(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
 
 
-def refiner_settings(module, parts: list[str], source: dict[str, Any] | None = None) -> dict[str, Any]:
+def refiner_settings(module, parts: list[str], source: dict[str, Any] | None = None,
+                     target: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``refiner.json`` record of a module: its prompt, base model and training
-    (``source``: the checkpoint it came from, if any)."""
+    (``source``: the checkpoint it came from, if any; ``target``: the video model it was
+    trained for, recorded when given)."""
     from prompt_a_video import __version__
 
     backbone = module.backbone
     lora = getattr(backbone, "lora", None) if _is_peft(module.model) else None
     all_hparams = dict(getattr(module, "hparams", {}) or {})
     hparams = {k: v for k, v in all_hparams.items() if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
-    return {
+    settings = {
         "format": REFINER_FORMAT,
         "version": REFINER_VERSION,
         "system_prompt": backbone.system_prompt,
@@ -176,6 +178,9 @@ def refiner_settings(module, parts: list[str], source: dict[str, Any] | None = N
         "exported": _dt.datetime.now().isoformat(timespec="seconds"),
         "pav_version": __version__,
     }
+    if target is not None:
+        settings["target"] = target
+    return settings
 
 
 def _write_settings(folder: Path, settings: dict[str, Any]) -> None:
@@ -218,7 +223,7 @@ def _save_merged(model, tokenizer, folder: Path, settings: dict[str, Any], in_pl
 
 
 def export_refiner(module_or_checkpoint, out_dir: str | os.PathLike, merged: bool = True, adapter: bool = True,
-                   *, overwrite: bool = False) -> Path:
+                   *, overwrite: bool = False, target: dict[str, Any] | None = None) -> Path:
     """Write a refiner's adapter (PEFT) and/or merged model (HF) with tokenizer and prompt.
 
     Args:
@@ -232,6 +237,8 @@ def export_refiner(module_or_checkpoint, out_dir: str | os.PathLike, merged: boo
             after full fine-tuning).
         adapter: write ``adapter/`` (LoRA only; ignored after full fine-tuning).
         overwrite: replace an existing non-empty ``out_dir``.
+        target: the video model the refiner was trained for, ``{"name", "prompt_token_limit"}``,
+            recorded as ``"target"`` in every ``refiner.json`` (``pav refine`` warns past the limit).
 
     Returns:
         ``out_dir`` as a Path.
@@ -250,7 +257,7 @@ def export_refiner(module_or_checkpoint, out_dir: str | os.PathLike, merged: boo
         raise ValueError(f"nothing to export: {why}; merged=True is needed")
     if adapter and not is_lora:
         log.info("full fine-tuning (no LoRA): writing merged/ only")
-    settings = refiner_settings(module, parts, source)
+    settings = refiner_settings(module, parts, source, target)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

@@ -21,7 +21,6 @@ rewrites and scores. A stage made with another config is moved aside (``.stale-N
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -222,11 +221,7 @@ def _fit(name: str, section: dict[str, Any], folder: Path, wiring: dict[str, Any
 
     module = run_fit(section, name, folder, wiring, experiment=experiment, run_name=f"fit {name}",
                      tracking_uri=tracking_uri)
-    refiner = export_refiner(module, folder / "refiner", overwrite=True)
-    if target is not None:  # `pav refine` warns past the backbone's text-encoder limit
-        settings_file = refiner / "refiner.json"
-        settings = json.loads(settings_file.read_text(encoding="utf-8"))
-        settings["target"] = target
-        settings_file.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # the target's token limit goes into refiner.json: `pav refine` warns past it
+    refiner = export_refiner(module, folder / "refiner", overwrite=True, target=target)
     metrics = {k: float(v) for k, v in module.trainer.callback_metrics.items() if getattr(v, "numel", lambda: 0)() == 1}
     return {"refiner": str(refiner), "metrics": metrics}

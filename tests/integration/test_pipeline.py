@@ -79,6 +79,12 @@ def test_pipeline_runs_every_stage_resumes_and_reevaluates(project, capsys):
         assert json.loads((wd / stage / "stage.json").read_text())["status"] == "done", stage
     for refiner in ("sft", "dpo-r1"):
         assert (wd / refiner / "refiner" / "merged" / "config.json").is_file()
+        # every copy of refiner.json names the backbone it was trained for (pav refine warns past its limit)
+        copies = sorted((wd / refiner / "refiner").glob("**/refiner.json"))  # export, adapter/, merged/
+        assert len(copies) == 3
+        for settings in copies:
+            target = json.loads(settings.read_text())["target"]
+            assert target["name"] == "SyntheticGenerator" and target["prompt_token_limit"] > 0, settings
     # DPO trained on the merged SFT model, from the pairs the SFT refiner's samples gave
     overrides = (wd / "dpo-r1" / "overrides.yaml").read_text()
     assert str(wd / "sft" / "refiner" / "merged") in overrides and "pairs-r1/pairs.jsonl" in overrides
