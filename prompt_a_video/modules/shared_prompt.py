@@ -118,11 +118,11 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
     packed_seg = torch.full((pairs, width), PADDING, dtype=torch.long)
     for i, (row, pos, seg) in enumerate(zip(rows, positions, segments)):
         packed_ids[i, :len(row)], packed_pos[i, :len(row)], packed_seg[i, :len(row)] = row, pos, seg
-    source_rows = torch.cat([torch.full_like(s, i // 2) for i, s in enumerate(sources)])
+    sequence = torch.cat(sequence)
     device = input_ids.device
     return PackedPairs(packed_ids.to(device), packed_pos.to(device), packed_seg.to(device),
-                       source_rows.to(device), torch.cat(sources).to(device), torch.cat(targets).to(device),
-                       torch.cat(sequence).to(device))
+                       (sequence % pairs).to(device),  # pair i's row holds sequences i and B + i
+                       torch.cat(sources).to(device), torch.cat(targets).to(device), sequence.to(device))
 
 
 def _packable_model(model, width: int) -> bool:
