@@ -36,13 +36,16 @@ def backbone(model: str):
 
 def perturb_lora_b(model, seed: int = 1) -> None:
     """Give every ``lora_B`` a seeded random value (B=0 at init would hide the adapter)."""
-    import torch
+    _kit().randomize_lora_b(model, seed, std=0.02)
 
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
+
+def _kit():
+    """``tests/kit/tiny_lm.py`` (the repository root is not on a benchmark script's path)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.kit import tiny_lm
+
+    return tiny_lm
 
 
 def rss_mb() -> float:
@@ -72,10 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser, unit: str, examples_help: str
 
 
 def _tiny_model_dir(tmp: str) -> str:
-    sys.path.insert(0, str(ROOT))
-    from tests.kit.tiny_lm import save_tiny_causal_lm
-
-    return str(save_tiny_causal_lm(Path(tmp) / "tiny-llama", "llama", seed=0))
+    return str(_kit().save_tiny_causal_lm(Path(tmp) / "tiny-llama", "llama", seed=0))
 
 
 def _spawn(script: str, side: str, args, model_path: str) -> dict:

@@ -180,17 +180,23 @@ def tiny_lm_of_type(model_type: str, vocab_size: int = 96, attn: str = "sdpa", s
     return model.float().eval()
 
 
-def with_random_lora(model: PreTrainedModel, seed: int = 3, std: float = 0.3):
-    """``model`` wrapped in a rank-4 all-linear LoRA whose B matrices are seeded random.
+def randomize_lora_b(model, seed: int, std: float) -> None:
+    """Give every ``lora_B`` matrix seeded normal values (in parameter-name order).
 
-    At init B = 0, so "adapter on" would equal "adapter off" and hide adapter bugs.
+    At init B = 0, so "adapter on" would equal "adapter off" and hide adapter bugs (and
+    every DPO loss would be exactly log 2).
     """
-    from peft import LoraConfig, get_peft_model
-
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def with_random_lora(model: PreTrainedModel, seed: int = 3, std: float = 0.3):
+    """``model`` wrapped in a rank-4 all-linear LoRA whose B matrices are seeded random."""
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    randomize_lora_b(model, seed, std)
     return model
