@@ -1,6 +1,6 @@
-"""Build the project's source prompts: prompt_a_video/data/prompt_sets/{evolution,dpo,eval}.txt.
+"""Build the project's prompt sets: prompt_a_video/data/prompt_sets/{evolution,dpo,eval,wild}.txt.
 
-    .venv/bin/python scripts/make_source_prompts.py            # writes the three files
+    .venv/bin/python scripts/make_source_prompts.py            # writes the four files
     .venv/bin/python scripts/make_source_prompts.py --check    # rebuilds, fails if they differ
 
 Short, user-style prompts ("a dog running on the beach", "an old man reading a book in a
@@ -19,11 +19,23 @@ the out-of-domain evaluation set (DESIGN.md, "Prompt splits"). The VBench list i
 
 The prompts are split BY PROMPT, within each category (so every split has every kind), into
 ``evolution`` (SFT source, 50%), ``dpo`` (30%) and ``eval`` (in-domain evaluation, 20%).
+
+Messy prompts: beside the template prompts, each split gets its share of the hand-written
+prompts in ``scripts/user_prompts.py`` (``MESSY``: stock-footage captions, fragments,
+names, counts, run-on lists, typos, casual requests, other languages, odd casing), split
+by prompt within each style in the same shares, and interleaved evenly with the template
+prompts, so the first N lines of a file (stages take ``limit: N``) and an even spread of
+N lines (evaluation) hold about the file's share of them.
+
+``wild.txt`` (``pav:wild``) is a held-out set for evaluation only, never a training
+source: ``WILD`` in ``scripts/user_prompts.py``, its styles interleaved; the script fails if
+any of it equals (normalised) a prompt of the three splits or of VBench.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import re
 import sys
@@ -32,7 +44,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "prompt_a_video" / "data" / "prompt_sets"
 SPLITS = {"evolution": 0.5, "dpo": 0.3, "eval": 0.2}
+HELD_OUT = "wild"  # evaluation only: wild.txt
 SEED = 20240501
+MESSY_PREFIX = "messy:"  # build()'s categories of hand-written prompts: "messy:<style>"
+
+
+def _load_user_prompts():
+    """``scripts/user_prompts.py`` (data only), loaded by path so this script also works
+    when imported from elsewhere (the unit tests load it by file)."""
+    path = Path(__file__).resolve().with_name("user_prompts.py")
+    spec = importlib.util.spec_from_file_location("pav_user_prompts", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_USER = _load_user_prompts()
+MESSY: dict[str, list[str]] = _USER.MESSY
+WILD: dict[str, list[str]] = _USER.WILD
 
 # --- word lists ---------------------------------------------------------------------
 # A group is (subjects, {action: places}). Subjects are noun phrases without article
@@ -393,24 +422,124 @@ def build(seed: int, vbench: set[str]) -> dict[str, list[str]]:
         out[category] = prompts
     pure = [p for p in PURE_SCENES if normalize(p) not in vbench and normalize(p) not in seen]
     out["scenes"] += rng.sample(pure, min(N_PURE_SCENES, len(pure)))
+    seen |= {normalize(p) for p in out["scenes"]}
+    # The hand-written messy prompts, one category per style, in their written order (no
+    # draw: the template prompts above do not depend on them).
+    for style, prompts in MESSY.items():
+        kept = []
+        for text in prompts:
+            key = normalize(text)
+            if key not in seen and key not in vbench:
+                seen.add(key)
+                kept.append(text)
+        out[MESSY_PREFIX + style] = kept
+    return out
+
+
+def interleave(groups: list[list[str]], rng: random.Random | None = None) -> list[str]:
+    """Merge lists evenly, each list's order kept. Item ``j`` of a list of ``n`` starts at
+    a fraction ``(j + 0.5) / n`` of the output (ties to the earlier list). With ``rng``, the
+    pattern is then balanced (see ``_balance``) so an evenly spaced pick does not fall in
+    step with it: evaluation takes ``limit`` prompts spread evenly over a set
+    (``evaluation.settings.spread``), the other stages the first ``limit``."""
+    keyed = sorted(((j + 0.5) / len(g), gi) for gi, g in enumerate(groups) for j in range(len(g)))
+    labels = [gi for _, gi in keyed]
+    if rng is not None and len(groups) > 1:
+        labels = _balance(labels, len(groups), rng)
+    queues = [iter(g) for g in groups]
+    return [next(queues[gi]) for gi in labels]
+
+
+def _balance(labels: list[int], n_groups: int, rng: random.Random, rounds_per_item: int = 40) -> list[int]:
+    """Local search over swaps of nearby positions that keeps every list's count near its
+    share ``k * n_g / N`` both in every prefix of ``k`` positions (weighted 64 times more)
+    and in every even spread ``{(i * N) // k : i < k}``: minimises the sum of 4th powers of
+    the deviations. Deterministic for a given ``rng`` state; pure Python, about a second for
+    the 400 lines of evolution.txt."""
+    size = len(labels)
+    sets = [range(k) for k in range(1, size + 1)] + [sorted({(i * size) // k for i in range(k)})
+                                                      for k in range(1, size + 1)]
+    weight = [64] * size + [1] * size
+    member: list[list[int]] = [[] for _ in range(size)]
+    for si, positions in enumerate(sets):
+        for i in positions:
+            member[i].append(si)
+    share = [labels.count(g) / size for g in range(n_groups)]
+    dev = [[sum(labels[i] == g for i in positions) - share[g] * len(positions) for positions in sets]
+           for g in range(n_groups)]
+    labels = list(labels)
+    for _ in range(rounds_per_item * size):
+        p = rng.randrange(size)
+        q = p + rng.choice((-1, 1)) * rng.randint(1, 9)
+        if not 0 <= q < size or labels[p] == labels[q]:
+            continue
+        gp, gq = labels[p], labels[q]  # after the swap p holds gq and q holds gp
+        change: dict[int, int] = {}
+        for si in member[p]:
+            change[si] = change.get(si, 0) - 1
+        for si in member[q]:
+            change[si] = change.get(si, 0) + 1
+        delta = 0.0
+        for si, c in change.items():
+            if c:  # c = (sets of q) - (sets of p): group gp's count there moves by +c, gq's by -c
+                delta += weight[si] * ((dev[gp][si] + c) ** 4 - dev[gp][si] ** 4
+                                       + (dev[gq][si] - c) ** 4 - dev[gq][si] ** 4)
+        if delta < 0:
+            for si, c in change.items():
+                dev[gp][si] += c
+                dev[gq][si] -= c
+            labels[p], labels[q] = gq, gp
+    return labels
+
+
+def _cut(prompts: list[str], rng: random.Random) -> dict[str, list[str]]:
+    """Shuffle, then cut in the ``SPLITS`` ratios (the last split takes the rest)."""
+    shuffled = list(prompts)
+    rng.shuffle(shuffled)
+    out, start = {}, 0
+    for i, (name, share) in enumerate(SPLITS.items()):
+        end = len(shuffled) if i == len(SPLITS) - 1 else start + round(share * len(shuffled))
+        out[name] = shuffled[start:end]
+        start = end
     return out
 
 
 def split(by_category: dict[str, list[str]], seed: int) -> dict[str, list[str]]:
-    """Split each category by prompt in the ``SPLITS`` ratios, then shuffle each split."""
+    """Split each category by prompt in the ``SPLITS`` ratios, then shuffle each split's
+    template prompts and interleave its messy ones evenly among them."""
     rng = random.Random(seed + 1)
     parts: dict[str, list[str]] = {name: [] for name in SPLITS}
-    for prompts in by_category.values():
-        shuffled = list(prompts)
-        rng.shuffle(shuffled)
-        start = 0
-        for i, (name, share) in enumerate(SPLITS.items()):
-            end = len(shuffled) if i == len(SPLITS) - 1 else start + round(share * len(shuffled))
-            parts[name] += shuffled[start:end]
-            start = end
+    for category, prompts in by_category.items():
+        if not category.startswith(MESSY_PREFIX):
+            for name, cut in _cut(prompts, rng).items():
+                parts[name] += cut
     for name in parts:  # interleave categories so a --limit N still sees every kind
         rng.shuffle(parts[name])
-    return parts
+    # Messy prompts: their own generator (the template splits stay as they were), cut per
+    # style; each split's styles merged evenly, then merged evenly with its template prompts.
+    messy_rng = random.Random(seed + 2)
+    messy: dict[str, list[list[str]]] = {name: [] for name in SPLITS}
+    for category, prompts in by_category.items():
+        if category.startswith(MESSY_PREFIX):
+            for name, cut in _cut(prompts, messy_rng).items():
+                messy[name].append(cut)
+    return {name: interleave([parts[name], interleave(messy[name])], messy_rng) for name in SPLITS}
+
+
+def wild_prompts(vbench: set[str], shipped: dict[str, list[str]], seed: int = SEED) -> list[str]:
+    """The held-out ``wild`` set: ``WILD``'s styles interleaved. Raises ``ValueError`` if a
+    prompt repeats, or equals (normalised) a prompt of ``shipped`` or of ``vbench``."""
+    prompts = interleave([list(p) for p in WILD.values()], random.Random(seed + 3))
+    taken = {normalize(p): name for name, ps in shipped.items() for p in ps}
+    taken.update({key: "vbench" for key in vbench})
+    seen: set[str] = set()
+    for text in prompts:
+        key = normalize(text)
+        if key in seen or key in taken:
+            raise ValueError(f"wild prompt {text!r} is also in {taken.get(key, 'wild')}: the held-out set must be "
+                             "disjoint from the source prompts and VBench")
+        seen.add(key)
+    return prompts
 
 
 def load_vbench(sources: list[str]) -> set[str]:
@@ -438,9 +567,13 @@ def main(argv: list[str] | None = None) -> int:
 
     vbench = load_vbench(args.vbench or ["vbench"])
     parts = split(build(args.seed, vbench), args.seed)
+    try:
+        held_out = wild_prompts(vbench, parts, args.seed)
+    except ValueError as exc:
+        sys.exit(f"make_source_prompts: {exc}")
     out_dir = Path(args.out_dir)
     stale = []
-    for name, prompts in parts.items():
+    for name, prompts in {**parts, HELD_OUT: held_out}.items():
         path = out_dir / f"{name}.txt"
         text = "".join(p + "\n" for p in prompts)
         if args.check:
@@ -453,8 +586,10 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print(f"out of date: {', '.join(stale)} (rerun without --check)", file=sys.stderr)
         return 1
-    print(f"{sum(map(len, parts.values()))} prompts ({sizes}); {len(vbench)} VBench prompts excluded"
-          + ("" if args.check else f" -> {out_dir}"))
+    messy = {p for ps in MESSY.values() for p in ps}
+    n_messy = ", ".join(f"{name} {sum(p in messy for p in ps)}" for name, ps in parts.items())
+    print(f"{sum(map(len, parts.values()))} prompts ({sizes}; messy: {n_messy}); {HELD_OUT} {len(held_out)}; "
+          f"{len(vbench)} VBench prompts excluded" + ("" if args.check else f" -> {out_dir}"))
     return 0
 
 

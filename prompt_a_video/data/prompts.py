@@ -7,7 +7,8 @@ key per record, other keys kept as metadata), or a named set:
   from the offline asset; the out-of-domain evaluation set, never a training source;
 - the project's own source prompts, shipped in the package (``pav:evolution``,
   ``pav:dpo``, ``pav:eval``: disjoint splits for evolution/SFT, DPO pairs and in-domain
-  evaluation; see :mod:`prompt_a_video.data.prompt_sets` and DESIGN.md, "Prompt splits").
+  evaluation; see :mod:`prompt_a_video.data.prompt_sets` and DESIGN.md, "Prompt splits");
+- ``pav:wild``, shipped too: held-out real-looking user prompts, evaluation only.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def load_prompts(
     errors: str = "raise",
     skipped: list[DataFormatError] | None = None,
 ) -> list[PromptItem]:
-    """Load a prompt set: a ``.txt`` or ``.jsonl`` file, ``vbench[:dim,...]`` or ``pav:<split>``.
+    """Load a prompt set: a ``.txt`` or ``.jsonl`` file, ``vbench[:dim,...]`` or ``pav:<name>``.
 
     A string naming a set (``"vbench"``) is the set even if a file of that name exists;
     pass a ``Path`` to mean the file. ``dimensions`` filters VBench (a prompt is kept if
@@ -94,7 +95,7 @@ def load_prompts(
     if suffix not in (".txt", ".jsonl"):
         raise ValueError(
             f"{path}: not a prompt set; expected a .txt file (one prompt a line), a .jsonl "
-            f"file with a 'prompt' key, or a named set: 'vbench', 'vbench:DIM,...' or 'pav:SPLIT'"
+            f"file with a 'prompt' key, or a named set: 'vbench', 'vbench:DIM,...' or 'pav:NAME'"
         )
     if not path.is_file():
         raise FileNotFoundError(
@@ -184,14 +185,16 @@ def _load_vbench(dimensions: list[str] | None, policy: ErrorPolicy) -> list[Prom
 
 
 def _load_shipped(source: str, splits: list[str], policy: ErrorPolicy) -> list[PromptItem]:
-    """``pav:<split>``: one of the prompt files shipped in ``prompt_a_video.data.prompt_sets``."""
+    """``pav:<name>``: one of the prompt files shipped in ``prompt_a_video.data.prompt_sets``
+    (a split, or the held-out ``wild`` set)."""
     from importlib.resources import as_file, files
 
-    from prompt_a_video.data.prompt_sets import SPLITS
+    from prompt_a_video.data.prompt_sets import HELD_OUT, NAMES, SPLITS
 
-    if len(splits) != 1 or splits[0] not in SPLITS:
-        raise ValueError(f"{source!r}: name one split of the project's prompts: "
-                         f"{', '.join('pav:' + s for s in SPLITS)}")
+    if len(splits) != 1 or splits[0] not in NAMES:
+        raise ValueError(f"{source!r}: name one of the project's prompt sets: "
+                         f"{', '.join('pav:' + s for s in SPLITS)} (splits), "
+                         f"{', '.join('pav:' + s for s in HELD_OUT)} (held out, evaluation only)")
     with as_file(files("prompt_a_video.data.prompt_sets") / f"{splits[0]}.txt") as path:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the shipped prompt file is missing (a broken install? the package "
