@@ -186,6 +186,8 @@ def refine(
     dtype: str | None = None,
     device: str | None = None,
     batch_size: int = 8,
+    guard: bool = True,
+    guard_samples: int = 4,
 ) -> list[list[str]]:
     """Rewrite prompts with a trained refiner (export folder) and print the refined prompts.
 
@@ -220,6 +222,11 @@ def refine(
         dtype: float32 / bfloat16 / float16; default: as trained.
         device: cpu, cuda, cuda:1...; default: cpu.
         batch_size: prompts per generation call.
+        guard: return only rewrites that pass the text checks (no repeated words, no
+            echoed instructions, the prompt's content words kept): the best of
+            guard_samples samples, or the original prompt, with a note on stderr, when
+            none passes. --guard false prints what the model writes.
+        guard_samples: samples drawn per prompt for the guard to choose from (>= n).
 
     Returns:
         per input prompt, its refined prompts.
@@ -241,8 +248,15 @@ def refine(
         refiner.load()
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise SystemExit(f"pav refine: {exc}") from exc
-    refined = refiner.refine(texts, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                             seed=seed)
+    if guard_samples < 1:
+        raise SystemExit(f"pav refine: --guard_samples must be >= 1, got {guard_samples}")
+    sampling = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    if guard:
+        answers = refiner.refine_guarded(texts, n, guard_samples=guard_samples, **sampling)
+        refined = [[a.text for a in per_prompt] for per_prompt in answers]
+        _note_fallbacks(texts, answers)
+    else:
+        refined = refiner.refine(texts, n, guard=False, **sampling)
 
     for i, (original, rewrites) in enumerate(zip(texts, refined)):
         if json:
@@ -256,6 +270,17 @@ def refine(
     if limit is not None:
         _warn_long(texts, refined, limit, count, exact, label)
     return refined
+
+
+def _note_fallbacks(texts: list[str], answers: list[list]) -> None:
+    for i, (original, per_prompt) in enumerate(zip(texts, answers)):
+        fallbacks = sum(a.fallback for a in per_prompt)
+        if fallbacks:
+            short = original if len(original) <= 50 else original[:47] + "..."
+            why = per_prompt[-1].rejected[0] if per_prompt[-1].rejected else "no sample"
+            print(f"pav refine: guard: prompt {i + 1} ({short!r}): {fallbacks} of {len(per_prompt)} answers are the "
+                  f"original prompt, no other sample passed the text checks (e.g. {why}); --guard false shows "
+                  "what the model wrote", file=sys.stderr)
 
 
 def _warn_long(texts: list[str], refined: list[list[str]], limit: int, count: Callable[[str], int], exact: bool,

@@ -131,10 +131,15 @@ class Refiner:
             model.to(self.device)
         return model, tokenizer, backbone
 
-    def refine(self, prompts: str | list[str], n: int = 1, *, temperature: float = 0.7, top_p: float = 0.95,
-               max_new_tokens: int = 256, do_sample: bool | None = None,
-               seed: int | None = 0) -> list[str] | list[list[str]]:
+    def refine(self, prompts: str | list[str], n: int = 1, *, guard: bool = True, temperature: float = 0.7,
+               top_p: float = 0.95, max_new_tokens: int = 256, do_sample: bool | None = None,
+               seed: int | None = 0, **options: Any) -> list[str] | list[list[str]]:
         """Rewrite prompts for the video model the refiner was trained for.
+
+        With ``guard`` (the default) no rewrite that repeats itself, echoes instructions
+        or loses the user's content is returned: the best samples that pass the checks
+        are, and the ORIGINAL prompt where none does (logged as a warning;
+        :meth:`refine_guarded` says which and why).
 
         Args:
             prompts: one prompt (a str) or a list of prompts. Surrounding whitespace is
@@ -150,12 +155,61 @@ class Refiner:
             seed: seeds sampling, so the same call gives the same rewrites (the global
                 torch RNG is left as it was); None samples from the global RNG.
                 Greedy decoding does not depend on it.
+            guard: check the rewrites and fall back to the original prompt (see above).
+            options: ``guard_samples`` (samples drawn per prompt for the guard to choose
+                from, default 4, at least ``n``; greedy decoding draws one),
+                ``checks`` (a :class:`~prompt_a_video.rewards.text.checks.TextChecks`),
+                ``repetition_penalty`` and ``no_repeat_ngram_size`` (answer-only; see
+                :func:`~prompt_a_video.modules.refine.refine_with`).
 
         Returns:
             for a str: a list of ``n`` rewrites; for a list: one list of ``n`` rewrites
             per prompt, in order (``[]`` for an empty list). Each rewrite is the model's
             answer stripped of a leading label (``Refined prompt:``) and wrapping quotes.
         """
+        single = isinstance(prompts, str)
+        if guard:
+            import logging
+
+            batch = _check_prompts([prompts] if single else prompts)
+            guarded = self.refine_guarded(batch, n, temperature=temperature, top_p=top_p,
+                                          max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed, **options)
+            log = logging.getLogger("prompt_a_video.refiner")
+            for original, answers in zip(batch, guarded):
+                if any(a.fallback for a in answers):
+                    log.warning("guard: %d of %d answers for %r are the original prompt: no other sample passed "
+                                "the text checks (%s)", sum(a.fallback for a in answers), n, original[:60],
+                                " | ".join(answers[-1].rejected) or "no sample")
+            out = [[r.text for r in answers] for answers in guarded]
+            return out[0] if single else out
+        options.pop("guard_samples", None), options.pop("checks", None)  # guard settings, unused unguarded
+        return self._sample(prompts, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                            do_sample=do_sample, seed=seed, **options)
+
+    def refine_guarded(self, prompts: list[str], n: int = 1, *, guard_samples: int = 4, checks=None,
+                       temperature: float = 0.7, top_p: float = 0.95, **sampling: Any) -> list[list[Any]]:
+        """Guarded rewrites with the guard's findings: per prompt, ``n``
+        :class:`~prompt_a_video.refiner_guard.GuardedRewrite` (``.text``, ``.fallback``,
+        ``.verdict``, ``.rejected``). Arguments as :meth:`refine`."""
+        from prompt_a_video.refiner_guard import guard_samples as choose
+        from prompt_a_video.rewards.text.checks import TextChecks
+
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"Refiner.refine: n must be an int >= 1, got {n!r}")
+        if not isinstance(guard_samples, int) or guard_samples < 1:
+            raise ValueError(f"Refiner.refine: guard_samples must be an int >= 1, got {guard_samples!r}")
+        batch = _check_prompts(prompts)
+        greedy = sampling.get("do_sample") is False or (temperature == 0 and sampling.get("do_sample") is None)
+        draws = 1 if greedy else max(n, guard_samples)
+        samples = self._sample(batch, draws, temperature=temperature, top_p=top_p, **sampling)
+        checks = checks or TextChecks()
+        out = [choose(original, drawn, n, checks) for original, drawn in zip(batch, samples)]
+        return out
+
+    def _sample(self, prompts, n: int = 1, *, temperature: float = 0.7, top_p: float = 0.95,
+                max_new_tokens: int = 256, do_sample: bool | None = None, seed: int | None = 0,
+                **controls: Any) -> list[str] | list[list[str]]:
+        """Unguarded samples: what the model writes."""
         from prompt_a_video.modules.refine import refine_with
 
         single = isinstance(prompts, str)
@@ -171,7 +225,8 @@ class Refiner:
             return []
         model, tokenizer, backbone = self.load()
         out = refine_with(model, tokenizer, backbone, batch, n, temperature=temperature, top_p=top_p,
-                          max_new_tokens=max_new_tokens, do_sample=do_sample, batch_size=self.batch_size, seed=seed)
+                          max_new_tokens=max_new_tokens, do_sample=do_sample, batch_size=self.batch_size, seed=seed,
+                          **controls)
         return out[0] if single else out
 
 

@@ -82,11 +82,15 @@ class RefinerRewrite(RewriteMethod):
         max_new_tokens: longest rewrite, in tokens.
         batch_size: prompts per generate call.
         device: where the LLM runs (default CPU).
+        guard: apply the refiner's guard (:meth:`~prompt_a_video.refiner.Refiner.refine`).
+            Off by default: an evaluation measures what the model writes; a guarded
+            variant is a method of its own.
     """
 
     def __init__(self, model: str, temperature: float = 0.7, top_p: float = 0.95, max_new_tokens: int = 200,
-                 batch_size: int = 8, device: str | None = None) -> None:
+                 batch_size: int = 8, device: str | None = None, guard: bool = False) -> None:
         self.model = model
+        self.guard = guard
         self.temperature = temperature
         self.top_p = top_p
         self.max_new_tokens = max_new_tokens
@@ -101,7 +105,7 @@ class RefinerRewrite(RewriteMethod):
             self._refiner = Refiner(self.model, device=self.device, batch_size=self.batch_size)
         n = 1 if self.temperature == 0 else samples  # greedy: one answer, the same for every sample
         out = self._refiner.refine(list(prompts), n=n, temperature=self.temperature, top_p=self.top_p,
-                                   max_new_tokens=self.max_new_tokens, seed=seed)
+                                   max_new_tokens=self.max_new_tokens, seed=seed, guard=self.guard)
         return [texts * (samples // n) for texts in out]
 
     def close(self) -> None:
@@ -109,7 +113,8 @@ class RefinerRewrite(RewriteMethod):
 
     @property
     def description(self) -> str:
-        return f"LLM refiner {self.model} (temperature {self.temperature}, top_p {self.top_p})"
+        guard = ", guarded" if self.guard else ""
+        return f"LLM refiner {self.model} (temperature {self.temperature}, top_p {self.top_p}{guard})"
 
 
 class OperatorRewrite(RewriteMethod):

@@ -92,7 +92,8 @@ class RefinerSampler(Sampler):
 
     def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
         return self._get().refine(list(prompts), n, temperature=temperature, top_p=top_p,
-                                  max_new_tokens=max_new_tokens, do_sample=True, seed=seed)
+                                  max_new_tokens=max_new_tokens, do_sample=True, seed=seed,
+                                  guard=False)  # DPO learns from what the model writes, degenerate included
 
 
 def done_path(out: str | os.PathLike) -> Path:

@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import check_datamodule_fits, encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
@@ -82,7 +82,8 @@ class DPORefiner(RefinerMixin, LightningModule):
         label_smoothing: ε of conservative DPO, in [0, 0.5); ``sigmoid`` only.
         nll_weight: weight of an extra NLL term on the chosen answer (mean per answer token).
         lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay.
-        max_length: tokens per sequence (prompt + answer); see ``encode_chat`` for the cut policy.
+        max_length: tokens per sequence (prompt + answer); an example that does not fit is refused
+            before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
         precompute_reference: cache reference log-probs on disk by pair and settings (see
             :mod:`.reference_cache`); filled lazily, batch by batch, during the first epoch,
             then read back in later epochs and reruns instead of running the reference.
@@ -107,7 +108,6 @@ class DPORefiner(RefinerMixin, LightningModule):
         self.reference = None  # a separate reference model; None = the policy with its adapter off
         self._tokenizer = None
         self._cache: ReferenceLogpsCache | None = None
-        self.truncation = TruncationCounts()
 
     @property
     def tokenizer(self):
@@ -116,6 +116,10 @@ class DPORefiner(RefinerMixin, LightningModule):
         return self._tokenizer
 
     # -- models -------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        # Refuse overlong examples before the first step, naming the longest (never cut them).
+        check_datamodule_fits(self, ("chosen", "rejected"))
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -191,7 +195,7 @@ class DPORefiner(RefinerMixin, LightningModule):
         prompts, chosen, rejected = batch["prompt"], batch["chosen"], batch["rejected"]
         if not len(prompts) == len(chosen) == len(rejected):
             raise ValueError(f"DPO batch lists differ in length: {len(prompts)}, {len(chosen)}, {len(rejected)}")
-        rows = [encode_chat(self.tokenizer, self.backbone.messages(p), a, self.hparams.max_length, self.truncation)
+        rows = [encode_chat(self.tokenizer, self.backbone.messages(p), a, self.hparams.max_length)
                 for p, a in zip(prompts + prompts, list(chosen) + list(rejected))]
         return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
 
@@ -266,7 +270,6 @@ class DPORefiner(RefinerMixin, LightningModule):
         metrics = {k: v.detach() for k, v in metrics.items()}
         self.log("train/loss", metrics.pop("train/loss"), prog_bar=True, batch_size=len(batch["prompt"]))
         self.log_dict(metrics, batch_size=len(batch["prompt"]))
-        self.log("train/truncated_prompts", float(self.truncation.prompt_cut), batch_size=1)
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -12,6 +12,9 @@ What it does, per batch of prompts:
   sits at the same column and the new tokens start at the same place for all rows;
 - generates with the KV cache on (training may have switched it off for gradient
   checkpointing), stopping at the tokenizer's eos or the template's end-of-turn token;
+- keeps the answer from repeating itself (:mod:`~prompt_a_video.modules.answer_penalties`:
+  a repetition penalty and a no-repeat n-gram rule over the ANSWER's tokens, never the
+  prompt's, so the user's own words stay free to copy); defaults ``DEFAULT_SAMPLING``;
 - decodes only the new tokens and cleans them (:func:`clean_refinement`).
 """
 
@@ -24,6 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+
+# Answer-only repetition controls used unless a caller sets them (chosen by measurement:
+# docs/refiner.md, "Sampling defaults").
+DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.
@@ -129,7 +136,8 @@ def _model_device(model):
 
 def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, temperature: float = 0.7,
                 top_p: float = 0.9, max_new_tokens: int = 256, do_sample: bool | None = None,
-                batch_size: int = 16, seed: int | None = None) -> list[list[str]]:
+                batch_size: int = 16, seed: int | None = None, repetition_penalty: float | None = None,
+                no_repeat_ngram_size: int | None = None) -> list[list[str]]:
     """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
 
     Args:
@@ -148,6 +156,10 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         seed: seeds sampling (the global RNG is restored afterwards); with the same
             seed, prompts and batch size the output is the same. Greedy decoding is
             deterministic without it.
+        repetition_penalty: CTRL penalty on tokens the answer already holds (1.0: off);
+            default ``DEFAULT_SAMPLING``. The prompt's tokens are never penalised.
+        no_repeat_ngram_size: no n-gram of this many tokens twice in the answer (0: off);
+            default ``DEFAULT_SAMPLING``.
 
     Returns:
         ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
@@ -164,8 +176,18 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         raise ValueError(f"refine: sampling needs temperature > 0, got {temperature} (or pass do_sample=False)")
     if not do_sample and n > 1:
         raise ValueError(f"refine: greedy decoding gives {n} identical refinements; sample (do_sample=True) for n > 1")
+    if repetition_penalty is None:
+        repetition_penalty = DEFAULT_SAMPLING["repetition_penalty"]
+    if no_repeat_ngram_size is None:
+        no_repeat_ngram_size = DEFAULT_SAMPLING["no_repeat_ngram_size"]
+    if not repetition_penalty > 0 or no_repeat_ngram_size < 0:
+        raise ValueError(f"refine: need repetition_penalty > 0 and no_repeat_ngram_size >= 0, got "
+                         f"{repetition_penalty}, {no_repeat_ngram_size}")
     if not prompts:
         return []
+    from transformers import LogitsProcessorList
+
+    from prompt_a_video.modules.answer_penalties import answer_processors
 
     stops = stop_token_ids(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
@@ -189,7 +211,10 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             torch.manual_seed(seed)
         for start in range(0, len(rows), batch_size):
             input_ids, attention_mask = left_pad(rows[start:start + batch_size], pad_id, device)
-            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+            processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
+                                                               no_repeat_ngram_size))
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                    logits_processor=processors)
             texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
             # generate() returns the n sequences of a prompt next to each other.
             results.extend([clean_refinement(t) for t in texts[i:i + n]] for i in range(0, len(texts), n))
@@ -205,7 +230,7 @@ class RefinerMixin:
 
     def refine(self, prompts: list[str], n: int = 1, *, temperature: float = 0.7, top_p: float = 0.9,
                max_new_tokens: int = 256, do_sample: bool | None = None, batch_size: int = 16,
-               seed: int | None = None) -> list[list[str]]:
+               seed: int | None = None, **controls) -> list[list[str]]:
         """``n`` refinements per prompt, in order; see :func:`refine_with` for the arguments.
 
         Builds the model first (``configure_model``) if the module has not yet; the
@@ -218,4 +243,4 @@ class RefinerMixin:
             configure()
         return refine_with(self.model, self.tokenizer, self.backbone, prompts, n, temperature=temperature,
                            top_p=top_p, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                           batch_size=batch_size, seed=seed)
+                           batch_size=batch_size, seed=seed, **controls)

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import check_datamodule_fits, encode_chat, pad_batch
 from prompt_a_video.modules.logprobs import model_sequence_logps
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.refine import RefinerMixin
@@ -25,7 +25,8 @@ class SFTRefiner(RefinerMixin, LightningModule):
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up from 0 to ``lr``.
-        max_length: tokens per example (prompt + answer); see ``encode_chat`` for the cut policy.
+        max_length: tokens per example (prompt + answer); an example that does not fit is refused
+            before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
     """
 
     def __init__(self, backbone: CausalLMBackbone, lr: float = 2e-4, weight_decay: float = 0.0,
@@ -35,13 +36,16 @@ class SFTRefiner(RefinerMixin, LightningModule):
         self.backbone = backbone
         self.model = None
         self._tokenizer = None
-        self.truncation = TruncationCounts()
 
     @property
     def tokenizer(self):
         if self._tokenizer is None:
             self._tokenizer = self.backbone.load_tokenizer()
         return self._tokenizer
+
+    def on_fit_start(self) -> None:
+        # Refuse overlong examples before the first step, naming the longest (never cut them).
+        check_datamodule_fits(self, ("target",))
 
     def configure_model(self) -> None:
         if self.model is None:
@@ -52,7 +56,7 @@ class SFTRefiner(RefinerMixin, LightningModule):
 
     def encode(self, prompts: list[str], answers: list[str]) -> dict[str, torch.Tensor]:
         """Chat-format and tokenise a batch; tensors ``[B, T]`` on the module's device."""
-        rows = [encode_chat(self.tokenizer, self.backbone.messages(p), a, self.hparams.max_length, self.truncation)
+        rows = [encode_chat(self.tokenizer, self.backbone.messages(p), a, self.hparams.max_length)
                 for p, a in zip(prompts, answers)]
         return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
 
@@ -72,7 +76,6 @@ class SFTRefiner(RefinerMixin, LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["prompt"]))
-        self.log("train/truncated_prompts", float(self.truncation.prompt_cut), batch_size=1)
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -14,6 +14,13 @@ from prompt_a_video.video import Video
 RESERVED = ("reward", "passes_floors")
 
 
+def text_members() -> list[Reward]:
+    """The four text-quality and intent rewards every preset floors (REP, FLU, LEAK, INT)."""
+    from prompt_a_video.rewards import text
+
+    return [text.RepetitionReward(), text.FluencyReward(), text.LeakageReward(), text.IntentReward()]
+
+
 def _fmt(d: Mapping) -> str:
     return "{" + ",".join(f"{k}:{d[k]!r}" for k in sorted(d)) + "}"
 
@@ -81,16 +88,17 @@ class CompositeReward(Reward):
 
     @classmethod
     def offline(cls, members: list[Reward] | None = None, **overrides) -> CompositeReward:
-        """``VQ + TC + 0.5*DD + 1.3*TVA`` (floors PF>0.35, TVA>0.5) over the offline rewards.
+        """``VQ + TC + 0.5*DD + 1.3*TVA`` (floors PF>0.35, TVA>0.5 and the text floors) over the
+        offline rewards.
 
-        ``members`` defaults to the five offline rewards with their default settings.
+        ``members`` defaults to the five offline rewards and the four text rewards with
+        their default settings.
         """
         if members is None:
             from prompt_a_video.rewards import offline as off
-
             members = [
                 off.VisualQualityReward(), off.TemporalConsistencyReward(), off.DynamicDegreeReward(),
-                off.PromptFidelityReward(), off.SceneAlignmentReward(),
+                off.PromptFidelityReward(), off.SceneAlignmentReward(), *text_members(),
             ]
         return cls(members, preset="offline", **overrides)
 

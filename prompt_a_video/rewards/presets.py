@@ -6,11 +6,20 @@ consistency, ``DD`` dynamic degree, ``TVA`` text-video alignment, ``FC`` factual
 consistency, each on 1-4), the LAION aesthetic predictor (``AES``, 1-10) and MPS
 (``MPS``); the paper's floors are on those raw scales. ``PF`` is the offline prompt
 fidelity (``[0, 1]``).
+
+Every preset also floors the text-quality and intent dimensions (``TEXT_FLOORS`` of
+:mod:`prompt_a_video.rewards.text`: ``REP`` repetition, ``FLU`` fluency, ``LEAK``
+instruction leakage, ``INT`` intent kept), so no stage can buy reward with degenerate
+text: a composite built from a preset needs those four rewards among its members.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from prompt_a_video.rewards.text import TEXT_FLOORS
+
+_TEXT = ", text floors REP>0.75, FLU>-8.5, LEAK>0.8, INT>0.7"
 
 
 @dataclass(frozen=True)
@@ -30,15 +39,17 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "evolution",
             weights={"VQ": 1.0, "TC": 1.0, "DD": 0.5, "FC": 1.0, "TVA": 1.0, "AES": 5 / 8, "MPS": 1 / 4},
-            description="reward-guided evolution: VQ + TC + 0.5*DD + FC + TVA + AES*5/8 + MPS/4 (no floors)",
+            floors=dict(TEXT_FLOORS),
+            description="reward-guided evolution: VQ + TC + 0.5*DD + FC + TVA + AES*5/8 + MPS/4 (the paper's: "
+                        "no floors)" + _TEXT,
         ),
         Preset(
             "pair_filtering",
             weights={"VQ": 1.0, "TC": 1.0, "FC": 1.0, "DD": 1.1, "TVA": 1.3, "AES": 0.8, "MPS": 1 / 3},
-            floors={"VQ": 2.6, "TC": 2.6, "FC": 2.55, "AES": 5.5, "TVA": 2.9, "MPS": 8.5, "DD": 2.65},
+            floors={"VQ": 2.6, "TC": 2.6, "FC": 2.55, "AES": 5.5, "TVA": 2.9, "MPS": 8.5, "DD": 2.65, **TEXT_FLOORS},
             description=(
                 "DPO pair filtering: VQ + TC + FC + 1.1*DD + 1.3*TVA + 0.8*AES + MPS/3, floors "
-                "VQ>2.6, TC>2.6, FC>2.55, AES>5.5, TVA>2.9, MPS>8.5, DD>2.65"
+                "VQ>2.6, TC>2.6, FC>2.55, AES>5.5, TVA>2.9, MPS>8.5, DD>2.65" + _TEXT
             ),
         ),
         # The evolution formula on the offline dimensions, all in [0, 1], with TVA weighted
@@ -53,10 +64,10 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "offline",
             weights={"VQ": 1.0, "TC": 1.0, "DD": 0.5, "TVA": 1.3},
-            floors={"PF": 0.35, "TVA": 0.5},
+            floors={"PF": 0.35, "TVA": 0.5, **TEXT_FLOORS},
             description=(
                 "offline rewards on the synthetic backbone: VQ + TC + 0.5*DD + 1.3*TVA, "
-                "floors PF>0.35, TVA>0.5"
+                "floors PF>0.35, TVA>0.5" + _TEXT
             ),
         ),
     )

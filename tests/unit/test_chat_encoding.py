@@ -3,7 +3,13 @@
 import pytest
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import IGNORE_INDEX, TruncationCounts, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import (
+    IGNORE_INDEX,
+    ExampleTooLongError,
+    check_examples_fit,
+    encode_chat,
+    pad_batch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +38,39 @@ def test_labels_cover_exactly_the_answer_and_end_of_turn(tokenizer):
     assert tokenizer.decode(prompt_ids) == expected
 
 
-def test_overlong_example_cuts_the_prompt_side_and_keeps_the_answer(tokenizer):
+def test_overlong_example_is_refused_never_cut(tokenizer):
+    """A prompt cut from the left loses its chat header: the model would train on a prompt it never sees."""
     backbone = CausalLMBackbone(model="unused", system_prompt="word " * 300)
-    answer = "A red car drives through the rain."
-    counts = TruncationCounts()
-    ids, labels = encode_chat(tokenizer, backbone.messages("a car"), answer, max_length=64, counts=counts)
-    assert len(ids) == 64
-    assert _labelled_text(tokenizer, ids, labels).startswith(answer)
-    assert counts.prompt_cut == 1 and counts.answer_cut == 0
+    with pytest.raises(ExampleTooLongError, match=r"max_length=64 is too short .*'a car'.*raise model.init_args.max_length"):
+        encode_chat(tokenizer, backbone.messages("a car"), "A red car drives through the rain.", max_length=64)
 
 
-def test_answer_longer_than_the_budget_is_cut_and_counted(tokenizer):
+def test_an_answer_longer_than_max_length_is_refused_too(tokenizer):
     backbone = CausalLMBackbone(model="unused", system_prompt="Rewrite.")
-    counts = TruncationCounts()
-    ids, labels = encode_chat(tokenizer, backbone.messages("a car"), "very long " * 200, max_length=48,
-                              counts=counts)
-    assert len(ids) == 48 and counts.answer_cut == 1
+    with pytest.raises(ExampleTooLongError):
+        encode_chat(tokenizer, backbone.messages("a car"), "very long " * 200, max_length=48)
+
+
+def test_an_example_that_fits_exactly_is_kept_whole(tokenizer):
+    backbone = CausalLMBackbone(model="unused", system_prompt="Rewrite.")
+    ids, _ = encode_chat(tokenizer, backbone.messages("a car"), "A red car.", max_length=10_000)
+    exact, labels = encode_chat(tokenizer, backbone.messages("a car"), "A red car.", max_length=len(ids))
+    assert exact == ids
+
+
+def test_check_examples_fit_names_the_setting_and_the_longest_prompt(tokenizer):
+    backbone = CausalLMBackbone(model="unused", system_prompt="Rewrite.")
+    examples = [{"prompt": "a car", "target": "A red car."},
+                {"prompt": "a very long prompt " * 20, "target": "An answer."},
+                {"prompt": "a dog", "target": "A dog."}]
+    longest = check_examples_fit(tokenizer, backbone, examples[:1], ("target",), 10_000, "train data")
+    with pytest.raises(ExampleTooLongError) as info:
+        check_examples_fit(tokenizer, backbone, examples, ("target",), longest + 1, "train data")
+    message = str(info.value)
+    assert f"model.init_args.max_length={longest + 1} is too short for the train data" in message
+    assert "'a very long prompt a very long prompt" in message and "set max_length >= " in message
+    needed = int(message.split("set max_length >= ")[1].split()[0])
+    assert check_examples_fit(tokenizer, backbone, examples, ("target",), needed, "train data") == needed
 
 
 def test_pad_batch_right_pads_with_masked_labels():

@@ -49,8 +49,17 @@ VIDEOSCORE = {"VQ": [3.0, 2.0], "TC": [2.5, 3.0], "DD": [2.0, 3.0], "TVA": [2.8,
 AES_MPS = {"AES": [6.0, 4.0], "MPS": [12.0, 9.0]}
 
 
+# Text-quality and intent scores above every text floor (REP > 0.75, FLU > -8.5, LEAK > 0.8, INT > 0.7).
+CLEAN_TEXT = {"REP": [1.0, 1.0, 1.0], "FLU": [-3.0, -3.0, -3.0], "LEAK": [1.0, 1.0, 1.0], "INT": [1.0, 1.0, 1.0]}
+
+
+def text_member(**override) -> Reward:
+    return Fixed({**CLEAN_TEXT, **override}, "T")
+
+
 def paper_members() -> list[Reward]:
-    return [Fixed(VIDEOSCORE, "VS"), Fixed({"AES": AES_MPS["AES"]}, "A"), Fixed({"MPS": AES_MPS["MPS"]}, "M")]
+    return [Fixed(VIDEOSCORE, "VS"), Fixed({"AES": AES_MPS["AES"]}, "A"), Fixed({"MPS": AES_MPS["MPS"]}, "M"),
+            text_member()]
 
 
 def test_evolution_preset_by_hand():
@@ -59,7 +68,7 @@ def test_evolution_preset_by_hand():
     item0 = 3.0 + 2.5 + 0.5 * 2.0 + 3.5 + 2.8 + 6.0 * 5 / 8 + 12.0 / 4  # = 19.55
     item1 = 2.0 + 3.0 + 0.5 * 3.0 + 2.6 + 3.2 + 4.0 * 5 / 8 + 9.0 / 4  # = 17.05
     torch.testing.assert_close(s["reward"], torch.tensor([item0, item1]))
-    assert s["passes_floors"].tolist() == [1.0, 1.0]  # evolution has no floors
+    assert s["passes_floors"].tolist() == [1.0, 1.0]  # the paper's evolution has no floors, the text ones pass
     for dim, values in {**VIDEOSCORE, **AES_MPS}.items():  # members' raw scores are passed through
         torch.testing.assert_close(s[dim], torch.tensor(values))
 
@@ -72,7 +81,7 @@ def test_pair_filtering_preset_by_hand_and_strict_floors():
     table = {d: [f, f + eps, f + eps] for d, f in floors.items()}
     table["DD"][2] = 2.0
     videoscore = Fixed({d: table[d] for d in ("VQ", "TC", "FC", "DD", "TVA")})
-    members = [videoscore, Fixed({"AES": table["AES"], "MPS": table["MPS"]})]
+    members = [videoscore, Fixed({"AES": table["AES"], "MPS": table["MPS"]}), text_member()]
     s = CompositeReward.pair_filtering(members).score(*items(3))
     assert s["passes_floors"].tolist() == [0.0, 1.0, 0.0]
 
@@ -89,12 +98,24 @@ def test_offline_preset_by_hand():
     members = [
         Fixed({"VQ": [0.8, 0.9], "TC": [0.9, 0.9], "DD": [0.4, 0.6]}),
         Fixed({"PF": [0.7, 0.3], "TVA": [1.0, 0.9]}),
+        text_member(),
     ]
     s = CompositeReward.offline(members).score(*items(2))
     # VQ + TC + 0.5*DD + 1.3*TVA (PF is a floor only); floors PF > 0.35, TVA > 0.5
     expected = [0.8 + 0.9 + 0.2 + 1.3, 0.9 + 0.9 + 0.3 + 1.3 * 0.9]
     torch.testing.assert_close(s["reward"], torch.tensor(expected))
     assert s["passes_floors"].tolist() == [1.0, 0.0]  # item 1 drifted from the prompt (PF 0.3)
+
+
+@pytest.mark.parametrize("dim, value", [("REP", 0.75), ("FLU", -8.5), ("LEAK", 0.8), ("INT", 0.7), ("INT", 0.2)])
+@pytest.mark.parametrize("preset", ["evolution", "pair_filtering", "offline"])
+def test_every_preset_fails_a_rewrite_at_or_below_a_text_floor(preset, dim, value):
+    """Degenerate text can never be best or chosen: each text floor is strict in every preset."""
+    scores = {d: [3.5, 3.5, 3.5] for d in ("VQ", "TC", "DD", "TVA", "FC")}
+    scores.update(AES=[9.0] * 3, MPS=[12.0] * 3, PF=[0.9] * 3)
+    text = {**CLEAN_TEXT, dim: [CLEAN_TEXT[dim][0], value, CLEAN_TEXT[dim][0]]}
+    s = CompositeReward([Fixed(scores), Fixed(text, "T")], preset=preset).score(*items(3))
+    assert s["passes_floors"].tolist() == [1.0, 0.0, 1.0]
 
 
 def test_normalisation_maps_lo_hi_to_unit_range_and_clamps():
@@ -141,7 +162,7 @@ def test_missing_dimension_is_named_at_construction():
 
 
 def test_explicit_settings_replace_the_presets():
-    members = [Fixed({"PF": [0.1], "TVA": [0.2], "VQ": [0.0], "TC": [0.0], "DD": [0.0]})]
+    members = [Fixed({"PF": [0.1], "TVA": [0.2], "VQ": [0.0], "TC": [0.0], "DD": [0.0]}), text_member()]
     s = CompositeReward.offline(members, floors={}).score(*items(1))
     assert s["passes_floors"].tolist() == [1.0]  # {} removed the preset's floors
     torch.testing.assert_close(s["reward"], torch.tensor([1.3 * 0.2]))  # PF is not weighted
@@ -188,6 +209,10 @@ reward:
       - class_path: prompt_a_video.rewards.offline.DynamicDegreeReward
       - class_path: prompt_a_video.rewards.offline.PromptFidelityReward
       - class_path: prompt_a_video.rewards.offline.SceneAlignmentReward
+      - class_path: prompt_a_video.rewards.text.RepetitionReward
+      - class_path: prompt_a_video.rewards.text.FluencyReward
+      - class_path: prompt_a_video.rewards.text.LeakageReward
+      - class_path: prompt_a_video.rewards.text.IntentReward
     normalize: {DD: [0.0, 0.5]}
 """
     parser = ArgumentParser()
@@ -195,7 +220,7 @@ reward:
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in 4.49
     reward = instantiate(parser.parse_object(yaml.safe_load(text))).reward
     assert isinstance(reward, CompositeReward)
-    assert reward.dimensions == ("VQ", "TC", "DD", "PF", "TVA", "reward", "passes_floors")
+    assert reward.dimensions == ("VQ", "TC", "DD", "PF", "TVA", "REP", "FLU", "LEAK", "INT", "reward", "passes_floors")
     assert reward.members[0].num_frames == 4 and reward.normalize == {"DD": (0.0, 0.5)}
     assert reward.fingerprint == CompositeReward.offline(normalize={"DD": (0.0, 0.5)}).fingerprint.replace(
         "num_frames=8", "num_frames=4"

@@ -146,6 +146,7 @@ def test_components_are_the_papers(path):
     from prompt_a_video.rewards.composite import CompositeReward
     from prompt_a_video.rewards.presets import get_preset
     from prompt_a_video.rewards.real import AestheticReward, CLIPScoreReward, MPSReward, VideoScoreReward
+    from prompt_a_video.rewards.text import TEXT_FLOORS, FluencyReward, IntentReward, LeakageReward, RepetitionReward
 
     args = built(path)
     image = isinstance(args.generator, DiffusersImageGenerator)
@@ -154,14 +155,17 @@ def test_components_are_the_papers(path):
         assert args.generator.model == BACKBONES[path.stem]
     members = {type(m) for m in args.reward.members}
     assert isinstance(args.reward, CompositeReward)
+    text = {RepetitionReward, FluencyReward, LeakageReward, IntentReward}
+    # every recipe floors the text-quality and intent dimensions: no stage buys reward with degenerate text
+    assert text <= members and {d: args.reward.floors[d] for d in TEXT_FLOORS} == TEXT_FLOORS
     if image:
-        assert members == {AestheticReward, MPSReward, CLIPScoreReward}
+        assert members - text == {AestheticReward, MPSReward, CLIPScoreReward}
         # no paper preset fits image rewards: the weights and floors are the recipe's own
         assert args.reward.preset is None and args.reward.weights and args.reward.floors
     else:
-        assert members == {VideoScoreReward, AestheticReward, MPSReward}
+        assert members - text == {VideoScoreReward, AestheticReward, MPSReward}
         assert args.reward.weights == get_preset("evolution").weights
-        assert args.reward.floors == {}
+        assert args.reward.floors == TEXT_FLOORS  # the paper's evolution formula has no floors of its own
 
     # GPT-4o through the OpenAI-compatible operator, the key only from the environment
     for operator in (args.operator, args.evaluation.extra_methods["gpt-4o"].operator):

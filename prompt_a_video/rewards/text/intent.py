@@ -1,0 +1,81 @@
+"""Intent kept (``INT``): is what the user wrote still in the rewrite?
+
+A refiner may add detail; it must not drop or swap the subjects, attributes, counts,
+actions or setting the user asked for. A text-only check, the same on any backbone:
+
+``INT`` = the share of the original's content words (:data:`~.words.STOPWORDS` removed:
+function words and request words such as "make a video of") that the rewrite still
+contains, where a word is contained when
+
+- it shares a lemma with a word of the rewrite (``running`` ~ ``runs``, ``dogs`` ~
+  ``dog``, ``3`` ~ ``three``), or
+- it is not a dictionary word (a typo or an unknown name: ``dgo``, ``runing``) and a
+  word of the rewrite is within one edit of it (a rewrite that fixes a typo keeps it).
+
+Range ``[0, 1]``; 1 when every content word is kept, and for an original without
+content words. Paraphrase by synonyms ("puppy" -> "young dog") counts as a loss: refiners
+are asked to keep the user's words, and video models' text encoders do not see synonyms
+as the same either.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prompt_a_video.rewards.base import Reward
+from prompt_a_video.rewards.text.rendered import rendered_prompts
+from prompt_a_video.rewards.text.words import content_words, known, lemmas, words
+from prompt_a_video.video import Video
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or swap)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[i:] == long_[i + 1:]
+
+
+def missing_words(original: str, rewrite: str) -> list[str]:
+    """The original's content words (distinct, in order) that the rewrite does not keep."""
+    rewrite_words = set(words(rewrite))
+    rewrite_lemmas = set().union(*(lemmas(w) for w in rewrite_words)) if rewrite_words else set()
+    missing = []
+    for word in dict.fromkeys(content_words(original)):
+        if lemmas(word) & rewrite_lemmas:
+            continue
+        if not known(word) and len(word) >= 3 and any(within_one_edit(word, w) for w in rewrite_words):
+            continue
+        missing.append(word)
+    return missing
+
+
+def intent_score(original: str, rewrite: str) -> float:
+    """``INT``: the share of the original's distinct content words the rewrite keeps."""
+    wanted = list(dict.fromkeys(content_words(original)))
+    if not wanted:
+        return 1.0
+    return float(1.0 - len(missing_words(original, rewrite)) / len(wanted))
+
+
+class IntentReward(Reward):
+    """``INT`` of the prompt each video was rendered from (``video.meta["prompt"]``)
+    against the ORIGINAL prompt given to :meth:`score`."""
+
+    VERSION = 1
+    dimensions = ("INT",)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"IntentReward/v{self.VERSION}(lemminflect,typo_edits=1)"
+
+    def score_batch(self, videos: list[Video], prompts: list[str]) -> dict[str, torch.Tensor]:
+        texts = rendered_prompts(videos)
+        return {"INT": torch.tensor([intent_score(o, t) for o, t in zip(prompts, texts)])}
