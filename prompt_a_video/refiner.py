@@ -200,6 +200,9 @@ class Refiner:
             raise ValueError(f"Refiner.refine: guard_samples must be an int >= 1, got {guard_samples!r}")
         batch = _check_prompts(prompts)
         greedy = sampling.get("do_sample") is False or (temperature == 0 and sampling.get("do_sample") is None)
+        if greedy and n > 1:
+            raise ValueError(f"Refiner.refine: greedy decoding gives one answer, not n={n}; sample "
+                             "(temperature > 0) for several")
         draws = 1 if greedy else max(n, guard_samples)
         samples = self._sample(batch, draws, temperature=temperature, top_p=top_p, **sampling)
         checks = checks or TextChecks()

@@ -64,6 +64,7 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
     into ``out``); returns set name -> metrics. Shared by `pav evaluate` and `pav pipeline`."""
     from prompt_a_video.evaluation.runner import evaluate_methods
     from prompt_a_video.evaluation.settings import build_methods, load_eval_prompts
+    from prompt_a_video.evaluation.text_checks import default_text_checks
 
     out = Path(out)
     if settings.use_cache:
@@ -76,6 +77,7 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
         from prompt_a_video.rewards.offline import PromptFidelityReward
 
         embed = PromptFidelityReward(settings.fidelity_model).embed
+    checks = default_text_checks(settings.text_fluency_model)  # one fluency LM for every set
     sets = {Path(prompts).stem: (prompts, out)} if prompts else {
         name: (spec, out / name) for name, spec in settings.prompt_sets.items()}
     methods = build_methods(settings, trained, extra_refiners or {}, zero_shot_model)
@@ -87,11 +89,12 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
         metrics = evaluate_methods(methods, texts, generator, reward, folder, seeds=list(settings.seeds),
                                    prompt_set=f"{name} ({spec})", embed=embed, batch_size=settings.batch_size,
                                    rewrite_seed=settings.rewrite_seed, pool_path=pool_path,
-                                   save_videos=settings.save_videos)
+                                   save_videos=settings.save_videos, text_checks=checks)
         results[name] = metrics
         if mlflow is not None:
             for method, values in metrics["methods"].items():
-                for key in ("reward", "fidelity", "diversity", "length_words"):
+                for key in ("reward", "fidelity", "diversity", "length_words", "length_tokens", "degenerate_rate",
+                            "intent_kept_rate", "leakage_rate", "text_pass_rate"):
                     value = values.get(key)
                     if isinstance(value, (int, float)) and not math.isnan(value):
                         mlflow.log_metric(f"eval/{name}/{method}/{key}", value)

@@ -1,9 +1,14 @@
 """``report.html``: one page to compare the methods prompt by prompt, with their videos.
 
 The page, top to bottom: the summary and paired-comparison tables (the same formatted
-cells as ``tables.markdown_table``), the plot PNGs found in the output folder (embedded
-as data URIs), then one block per prompt: the original prompt and, per method, each
-sample's prompt text, its video and its scores and reward.
+cells as ``tables.markdown_table``), one line per method whose rewrites fail the text
+checks, the plot PNGs found in the output folder (embedded as data URIs), then one
+block per prompt: the original prompt and, per method, each sample's prompt text, its
+video and its scores and reward. Given the text ``verdicts``, a sample whose rewrite
+fails the checks (degenerate, leaked, intent lost) gets a red frame and a red badge
+naming what failed, with the verdict's reasons beside it (and as its tooltip); the
+method's heading counts its failing samples. Without verdicts (an older run) there are
+no badges.
 
 Self-contained: no external resource (no CDN, no font, no script from elsewhere). Every
 text from the run (prompts, method names, failures) is HTML-escaped: prompts are user
@@ -33,7 +38,7 @@ from urllib.parse import quote
 
 from prompt_a_video.evaluation.plots import DIMENSIONS_PNG, POOL_CURVE_PNG
 from prompt_a_video.evaluation.statistics import is_success, method_order, prompt_order
-from prompt_a_video.evaluation.tables import comparison_rows, fmt, summary_rows
+from prompt_a_video.evaluation.tables import checks_note, comparison_rows, fmt, summary_rows, text_check_lines
 
 REPORT_NAME = "report.html"
 EMBED_LIMIT_BYTES = 40 * 1000 * 1000
@@ -57,6 +62,12 @@ figure.sample{margin:0;width:300px}
 figure.sample video{width:300px;background:#000}
 p.text{font-size:13px;margin:.3em 0;white-space:pre-wrap}
 p.failure,span.video-error{color:#b00020;font-size:13px;font-weight:600}
+figure.sample.text-fails{outline:3px solid #b00020;outline-offset:3px}
+span.badge.text-fails{background:#b00020;color:#fff;border-radius:3px;padding:1px 6px;font-size:12px;
+font-weight:700;cursor:help}
+p.text-reasons{color:#b00020;font-size:12px;margin:.2em 0}
+span.text-fails-count{color:#b00020;font-weight:700}
+ul.text-checks li.fails{color:#b00020}
 """
 
 # Runs at the end of <body>: every <video> exists; one already loaded (or failed) before
@@ -122,9 +133,15 @@ def _scores_line(record: Mapping[str, Any], dims: Sequence[str]) -> str:
     return " · ".join(parts)
 
 
+def _failed_checks(verdict: Any) -> list[str]:
+    return [name for name, failed in (("degenerate", verdict.degenerate), ("leaked", verdict.leaked),
+                                      ("intent lost", not verdict.intent_kept)) if failed]
+
+
 def _sample_html(text: str | None, record: Mapping[str, Any] | None, sources: Mapping[str, str],
-                 dims: Sequence[str]) -> str:
-    out = ['<figure class="sample">']
+                 dims: Sequence[str], verdict: Any = None) -> str:
+    fails = verdict is not None and not verdict.passes
+    out = ['<figure class="sample text-fails">' if fails else '<figure class="sample">']
     if record is not None and record.get("video"):
         out.append(f'<div class="video"><video controls muted loop playsinline preload="auto" data-state="loading" '
                    f'src="{_e(sources[record["video"]])}"></video>'
@@ -132,6 +149,10 @@ def _sample_html(text: str | None, record: Mapping[str, Any] | None, sources: Ma
     out.append("<figcaption>")
     if text is not None:
         out.append(f'<p class="text">{_e(text)}</p>')
+    if fails:
+        reasons = "; ".join(verdict.reasons)
+        out.append(f'<p class="text-check"><span class="badge text-fails" title="{_e(reasons)}">fails text checks: '
+                   f'{_e(", ".join(_failed_checks(verdict)))}</span></p><p class="text-reasons">{_e(reasons)}</p>')
     if record is None:
         out.append('<p class="scores">not rendered</p>')
     else:
@@ -144,7 +165,7 @@ def _sample_html(text: str | None, record: Mapping[str, Any] | None, sources: Ma
 
 def _prompt_section(index: int, prompt: str, methods: Sequence[str], samples_of: Mapping[tuple, list],
                     texts: Mapping[tuple, str], by_key: Mapping[tuple, Mapping[str, Any]], sources: Mapping[str, str],
-                    dims: Sequence[str]) -> str:
+                    dims: Sequence[str], verdicts: Mapping[tuple, Any]) -> str:
     out = [f'<section class="prompt" id="prompt-{index + 1}"><h3>Prompt {index + 1}</h3>'
            f'<p class="original">{_e(prompt)}</p><div class="methods">']
     for method in methods:
@@ -154,19 +175,23 @@ def _prompt_section(index: int, prompt: str, methods: Sequence[str], samples_of:
         recs = [by_key[(method, prompt, s)] for s in samples if (method, prompt, s) in by_key]
         ok = [float(r["reward"]) for r in recs if is_success(r)]
         mean = f"mean reward {fmt(sum(ok) / len(ok))} over {len(ok)} video(s)" if ok else "no successful video"
-        out.append(f'<div class="method"><h4>{_e(method)} <span class="meta">{_e(mean)}</span></h4>'
+        failing = sum(1 for s in samples if (v := verdicts.get((method, prompt, s))) is not None and not v.passes)
+        count = (f' <span class="text-fails-count">{failing} of {len(samples)} fail the text checks: '
+                 'no win on this prompt</span>') if failing else ""
+        out.append(f'<div class="method"><h4>{_e(method)} <span class="meta">{_e(mean)}</span>{count}</h4>'
                    '<div class="samples">')
         for s in samples:
             record = by_key.get((method, prompt, s))
             text = texts.get((method, prompt, s), record.get("text") if record else None)
-            out.append(_sample_html(text, record, sources, dims))
+            out.append(_sample_html(text, record, sources, dims, verdicts.get((method, prompt, s))))
         out.append("</div></div>")
     out.append("</div></section>")
     return "".join(out)
 
 
 def write_report(out_dir: str | os.PathLike, metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
-                 rewrites: Sequence[Mapping[str, Any]], *, title: str, embed_videos: bool | None = None) -> Path:
+                 rewrites: Sequence[Mapping[str, Any]], *, title: str, embed_videos: bool | None = None,
+                 verdicts: Mapping[tuple, Any] | None = None) -> Path:
     """Write ``out_dir/report.html`` and return its path.
 
     Args:
@@ -177,7 +202,10 @@ def write_report(out_dir: str | os.PathLike, metrics: Mapping[str, Any], records
         rewrites: ``{"method", "prompt", "sample", "text"}`` per rewrite.
         title: page title.
         embed_videos: True inline, False link, None auto (inline under 40 MB in total).
+        verdicts: ``{(method, prompt, sample): TextVerdict}`` of the text checks
+            (``text_checks.rewrite_verdicts``); None: no per-sample badges.
     """
+    verdicts = verdicts or {}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     methods = list(metrics.get("methods") or {})
@@ -208,21 +236,31 @@ def write_report(out_dir: str | os.PathLike, metrics: Mapping[str, Any], records
         "videos.</p>",
         "<h2>Summary</h2>", _html_table(header, rows, "summary"),
     ]
+    if any("text_pass_rate" in m for m in (metrics.get("methods") or {}).values()):
+        lines = text_check_lines(metrics)
+        items = "".join(f'<li class="fails"><b>{_e(m)}</b>{_e(line[len(m):])}</li>' for m, line in lines)
+        parts.append(f'<ul class="text-checks">{items}</ul>' if lines else
+                     '<p class="text-checks">Every rewrite passes the text checks.</p>')
+    note = checks_note(metrics)
+    if note:
+        parts.append(f'<p class="checks-note">{_e(note)}</p>')
     descriptions = metrics.get("method_descriptions") or {}
     if descriptions:  # optional: the runner may record what each method is
         parts.append('<ul class="methods">' + "".join(f"<li><b>{_e(m)}</b>: {_e(d)}</li>"
                                                       for m, d in descriptions.items()) + "</ul>")
     if cmp_rows:
         parts += [f"<h2>Paired comparison with {_e(base)}</h2>",
-                  "<p>Per prompt, a method's reward is its mean over seeds. Win rate = P(better) + 0.5 P(tie); "
-                  "95% CI = paired bootstrap interval of the mean difference.</p>",
+                  "<p>Per prompt, a method's reward is its mean over seeds. Win rate = P(better) + 0.5 P(tie), "
+                  "where a prompt with a sample failing the text checks is never a win for the method; "
+                  "on reward alone: the same without the checks. 95% CI = paired bootstrap interval of the mean "
+                  "reward difference.</p>",
                   _html_table(cmp_header, cmp_rows, "comparison")]
     plots = _plots(out_dir)
     if plots:
         parts += ["<h2>Plots</h2>", *plots]
     parts.append("<h2>Prompts</h2>")
     for i, prompt in enumerate(prompt_order(rewrites, records)):
-        parts.append(_prompt_section(i, prompt, methods, samples_of, texts, by_key, sources, dims))
+        parts.append(_prompt_section(i, prompt, methods, samples_of, texts, by_key, sources, dims, verdicts))
     parts += [f"<script>{_SCRIPT}</script>", "</body></html>"]
     path = out_dir / REPORT_NAME
     tmp = path.with_name(f".{REPORT_NAME}.partial")

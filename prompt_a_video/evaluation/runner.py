@@ -10,6 +10,11 @@ flushed record by record, so a rerun skips what is written and resumes):
   "failure", "video"}`` (``video`` relative to ``out``);
 - ``videos/*.mp4``; then ``metrics.json`` (DESIGN.md), ``table.md``, ``dimensions.png``,
   ``pool_curve.png`` (when a pool is given) and ``report.html``, rewritten at the end.
+
+At the end every rewrite also goes through the text checks (``text_checks``: degenerate,
+leaked, intent kept), which give the per-method rates, gate the win rate and mark the
+failing samples in the report; its length is counted in the generator's text-encoder
+tokens (``target_tokens``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from prompt_a_video.evaluation.methods import RewriteMethod
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.rewards.text.checks import TextChecks
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +125,7 @@ def evaluate_methods(
     pool_path: str | Path | None = None,
     save_videos: bool = True,
     title: str | None = None,
+    text_checks: TextChecks | None = None,
 ) -> dict[str, Any]:
     """Run one evaluation into ``out`` and return its metrics (also in ``out/metrics.json``).
 
@@ -137,11 +144,15 @@ def evaluate_methods(
         pool_path: an evolved pool whose reward-per-iteration curve goes into the report.
         save_videos: write MP4s (the report shows them).
         title: the report's title.
+        text_checks: the text checks of the rates and the win rule; default
+            ``text_checks.default_text_checks()`` (fluency by the smollm2 asset when installed).
     """
     from prompt_a_video.evaluation.plots import plot_dimensions, plot_pool_curve
     from prompt_a_video.evaluation.report import write_report
     from prompt_a_video.evaluation.statistics import compute_metrics
     from prompt_a_video.evaluation.tables import markdown_table
+    from prompt_a_video.evaluation.target_tokens import token_counter_for
+    from prompt_a_video.evaluation.text_checks import default_text_checks, rewrite_verdicts
 
     if not prompts:
         raise ValueError(f"evaluate: the prompt set {prompt_set} is empty")
@@ -152,7 +163,12 @@ def evaluate_methods(
     rewrites = write_rewrites(methods, prompts, len(seeds), out / "rewrites.jsonl", seed=rewrite_seed)
     records = render_and_score(rewrites, generator, reward, out, seeds, batch_size=batch_size,
                                save_videos=save_videos)
-    metrics = compute_metrics(records, rewrites, embed, seeds=list(seeds), prompt_set=prompt_set)
+    checks = text_checks if text_checks is not None else default_text_checks()
+    verdicts = rewrite_verdicts([*rewrites, *records], checks)
+    # After rendering: a diffusers pipeline is loaded by now, and its tokenizer is exact.
+    tokens = token_counter_for(generator)
+    metrics = compute_metrics(records, rewrites, embed, seeds=list(seeds), prompt_set=prompt_set, checks=checks,
+                              verdicts=verdicts, tokens=tokens)
     metrics["method_descriptions"] = {name: method.description for name, method in methods.items()}
     metrics["backbone"] = generator.fingerprint
     metrics["reward_model"] = reward.fingerprint
@@ -163,6 +179,7 @@ def evaluate_methods(
     plot_dimensions(metrics, out / "dimensions.png")
     if pool_path is not None and Path(pool_path).is_file():
         plot_pool_curve(pool_path, out / "pool_curve.png")
-    write_report(out, metrics, records, rewrites, title=title or f"prompt-a-video evaluation: {prompt_set}")
+    write_report(out, metrics, records, rewrites, title=title or f"prompt-a-video evaluation: {prompt_set}",
+                 verdicts=verdicts)
     log.info("evaluate: %s -> %s", prompt_set, out)
     return metrics

@@ -42,6 +42,9 @@ class EvaluationSettings:
         llm_device: where the LLM methods run (``cuda``; default CPU).
         batch_size: videos per generate/score call.
         fidelity_model: sentence encoder of fidelity and diversity (None: leave them out).
+        text_fluency_model: causal LM of the text checks' fluency (``FLU``): an offline
+            asset name, used when installed, or a local folder; None, or not installed:
+            fluency is skipped (``metrics.json`` ``text_checks.fluency_model`` says which).
         save_videos: write MP4s (the report embeds them).
         use_cache: go through the render-and-score cache.
         rewrite_seed: seeds the methods' sampling.
@@ -61,6 +64,7 @@ class EvaluationSettings:
     llm_device: str | None = None
     batch_size: int = 8
     fidelity_model: str | None = "all-minilm-l6-v2"
+    text_fluency_model: str | None = "smollm2-135m-instruct"
     save_videos: bool = True
     use_cache: bool = True
     rewrite_seed: int = 0

@@ -1,8 +1,8 @@
 """Statistics of an evaluation run: per-method means, paired win rates, bootstrap intervals.
 
 Inputs are the runner's plain dicts (see ``compute_metrics``); the output is the
-``metrics.json`` dict of DESIGN.md. Pure Python + numpy, deterministic for a given
-``seed``.
+``metrics.json`` dict of DESIGN.md. Pure Python + numpy (and the text checks, no model
+unless a fluency LM is given), deterministic for a given ``seed``.
 
 Conventions, and why:
 
@@ -18,6 +18,14 @@ Conventions, and why:
   video scored in two differently composed batches can differ in the last float32 bits.
   ``ci95`` is the 2.5/97.5 percentile interval of the mean paired difference (a - b) over
   ``bootstrap`` resamplings of those prompts.
+- A rewrite that fails the text checks (:mod:`~prompt_a_video.evaluation.text_checks`:
+  degenerate, instructions leaked, or the user's content lost) never counts as a win:
+  a prompt gives ``a`` its win (or half of one, a tie) only when every sample ``a`` wrote
+  for it passes; otherwise ``a`` gets 0 on that prompt, whatever its reward. The prompt
+  itself (``original``) always passes. ``win_rate_reward_only`` is the same count on
+  rewards alone, so a refiner whose reward rises while its text degrades shows as a gap
+  between the two. ``mean_diff`` and ``ci95`` stay on the raw rewards of every paired
+  prompt: they measure the reward, the win rate what a user would accept.
 - Each bootstrap draws from its own generator seeded by ``(seed, names)``, so a number
   does not change when other methods are added, and ``b_vs_a`` uses the same resamples as
   ``a_vs_b`` (its interval is the negated one).
@@ -28,7 +36,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -121,24 +129,29 @@ def bootstrap_ratio_ci(sums: Sequence[float], counts: Sequence[int], bootstrap: 
 
 
 def paired_comparison(a: Mapping[str, float], b: Mapping[str, float], prompts: Sequence[str], *,
-                      bootstrap: int, rng: np.random.Generator, tie_tol: float = 1e-6) -> dict[str, Any]:
+                      bootstrap: int, rng: np.random.Generator, tie_tol: float = 1e-6,
+                      a_fails: Collection[str] = ()) -> dict[str, Any]:
     """Compare two methods' per-prompt values on the prompts both have (in ``prompts`` order).
 
-    Returns ``{"n", "win_rate", "mean_diff", "ci95"}``: ``n`` paired prompts, win rate
-    P(a > b) + 0.5 P(tie) in [0, 1], mean of a - b, and its bootstrap percentile interval
-    (``[d, d]`` when every paired difference is d). Values are None when ``n`` is 0
-    (``ci95`` also when ``bootstrap`` is 0).
+    Returns ``{"n", "win_rate", "win_rate_reward_only", "mean_diff", "ci95"}``: ``n``
+    paired prompts; win rate P(a > b) + 0.5 P(tie) in [0, 1], where a prompt in
+    ``a_fails`` (a's rewrite failed the text checks) gives a nothing; the same without
+    ``a_fails``; the mean of a - b over all paired prompts, and its bootstrap percentile
+    interval (``[d, d]`` when every paired difference is d). Values are None when ``n``
+    is 0 (``ci95`` also when ``bootstrap`` is 0).
     """
     common = [p for p in prompts if p in a and p in b]
     if not common:
-        return {"n": 0, "win_rate": None, "mean_diff": None, "ci95": None}
+        return {"n": 0, "win_rate": None, "win_rate_reward_only": None, "mean_diff": None, "ci95": None}
     d = np.array([a[p] - b[p] for p in common], dtype=np.float64)
-    wins, ties = float((d > tie_tol).sum()), float((np.abs(d) <= tie_tol).sum())
+    credit = np.where(d > tie_tol, 1.0, np.where(np.abs(d) <= tie_tol, 0.5, 0.0))
+    passes = np.array([p not in a_fails for p in common], dtype=np.float64)
     ci = None
     if bootstrap >= 1:
         idx = rng.integers(0, len(d), size=(bootstrap, len(d)))
         ci = _interval(d[idx].mean(1))
-    return {"n": len(common), "win_rate": (wins + 0.5 * ties) / len(d), "mean_diff": float(d.mean()), "ci95": ci}
+    return {"n": len(common), "win_rate": float((credit * passes).mean()),
+            "win_rate_reward_only": float(credit.mean()), "mean_diff": float(d.mean()), "ci95": ci}
 
 
 def method_summary(records: Iterable[Mapping[str, Any]], dims: Sequence[str], prompts: Sequence[str], *,
@@ -196,6 +209,9 @@ def compute_metrics(
     bootstrap: int = 2000,
     seed: int = 0,
     tie_tol: float = 1e-6,
+    checks: Any = None,
+    verdicts: Mapping[tuple, Any] | None = None,
+    tokens: Any = None,
 ) -> dict[str, Any]:
     """The ``metrics.json`` dict of an evaluation run.
 
@@ -212,14 +228,26 @@ def compute_metrics(
         bootstrap: resamplings per interval (0: no intervals, ``null``).
         seed: seed of the bootstrap generators.
         tie_tol: paired per-prompt rewards closer than this are a tie (reward units).
+        checks: the :class:`~prompt_a_video.rewards.text.checks.TextChecks` of the text
+            rates and the win rule; None: ``TextChecks()`` (``TEXT_FLOORS``, no fluency LM).
+        verdicts: ``{(method, prompt, sample): TextVerdict}`` already computed with
+            ``checks`` (``text_checks.rewrite_verdicts``); None: computed here.
+        tokens: a :class:`~prompt_a_video.evaluation.target_tokens.TokenCounter` for
+            ``length_tokens``; None: the words-based estimate.
 
-    Returns ``{"prompt_set", "n_prompts", "seeds", "dimensions", "methods": {name:
-    {"reward", "reward_ci95", "scores", "n", "failed", "n_prompts", "fidelity",
-    "diversity", "length_words", "length_chars"}}, "win_rate", "ci95", "mean_diff",
-    "n_paired"}``; the last four keyed ``"<a>_vs_<b>"`` for every ordered pair of distinct
-    methods. JSON-serialisable without NaN (``json.dumps(..., allow_nan=False)``).
+    Returns ``{"prompt_set", "n_prompts", "seeds", "dimensions", "text_checks",
+    "token_count", "methods": {name: {"reward", "reward_ci95", "scores", "n", "failed",
+    "n_prompts", "fidelity", "diversity", "length_words", "length_chars", "length_tokens",
+    "degenerate_rate", "intent_kept_rate", "leakage_rate", "text_pass_rate"}}, "win_rate",
+    "win_rate_reward_only", "ci95", "mean_diff", "n_paired"}``; the last five keyed
+    ``"<a>_vs_<b>"`` for every ordered pair of distinct methods. JSON-serialisable
+    without NaN (``json.dumps(..., allow_nan=False)``).
     """
+    from prompt_a_video.evaluation.target_tokens import estimate_counter
+    from prompt_a_video.evaluation.text_checks import (EMPTY_RATES, check_rates, checks_info, failing_prompts,
+                                                       rewrite_verdicts)
     from prompt_a_video.evaluation.text_metrics import text_metrics
+    from prompt_a_video.rewards.text.checks import TextChecks
 
     if bootstrap < 0:
         raise ValueError(f"compute_metrics: bootstrap must be >= 0 resamplings, got {bootstrap}")
@@ -229,17 +257,24 @@ def compute_metrics(
     methods = method_order(rewrites, records)
     prompts = prompt_order(rewrites, records)
     dims = dimensions(records)
-    texts = text_metrics(rewrites, embed)
+    tokens = tokens if tokens is not None else estimate_counter()
+    texts = text_metrics(rewrites, embed, tokens.count)
+    checks = checks if checks is not None else TextChecks()
+    if verdicts is None:  # records' texts too: a method only in scores.jsonl is gated as well
+        verdicts = rewrite_verdicts([*rewrites, *records], checks)
+    rates = check_rates(rewrites, verdicts)
 
     summaries: dict[str, dict[str, Any]] = {}
     for method in methods:
         summary = method_summary([r for r in records if r["method"] == method], dims, prompts,
                                  bootstrap=bootstrap, rng=_rng(seed, "reward", method))
-        empty = {"fidelity": None, "diversity": None, "length_words": None, "length_chars": None}
-        summaries[method] = {**summary, **texts.get(method, empty)}
+        empty = {"fidelity": None, "diversity": None, "length_words": None, "length_chars": None,
+                 "length_tokens": None}
+        summaries[method] = {**summary, **texts.get(method, empty), **rates.get(method, EMPTY_RATES)}
 
     per_prompt = {m: per_prompt_rewards(records, m) for m in methods}
-    win_rate, ci95, mean_diff, n_paired = {}, {}, {}, {}
+    fails = {m: failing_prompts(verdicts, m) for m in methods}
+    win_rate, reward_only, ci95, mean_diff, n_paired = {}, {}, {}, {}, {}
     for a in methods:
         for b in methods:
             if a == b:
@@ -247,9 +282,10 @@ def compute_metrics(
             # One generator per unordered pair: a_vs_b and b_vs_a share their resamples.
             rng = _rng(seed, "paired", *sorted((a, b)))
             result = paired_comparison(per_prompt[a], per_prompt[b], prompts, bootstrap=bootstrap, rng=rng,
-                                       tie_tol=tie_tol)
+                                       tie_tol=tie_tol, a_fails=fails[a])
             key = f"{a}_vs_{b}"
             win_rate[key], ci95[key] = result["win_rate"], result["ci95"]
+            reward_only[key] = result["win_rate_reward_only"]
             mean_diff[key], n_paired[key] = result["mean_diff"], result["n"]
 
     return json_safe({
@@ -257,8 +293,11 @@ def compute_metrics(
         "n_prompts": len(prompts),
         "seeds": list(seeds),
         "dimensions": dims,
+        "text_checks": checks_info(checks),
+        "token_count": tokens.info(),
         "methods": summaries,
         "win_rate": win_rate,
+        "win_rate_reward_only": reward_only,
         "ci95": ci95,
         "mean_diff": mean_diff,
         "n_paired": n_paired,

@@ -10,7 +10,9 @@ All three are computed from the rewrites alone (no video needed):
   method's samples of that prompt, then the mean over prompts. A prompt with a single
   sample contributes 0, and so do identical samples (a deterministic method, or
   ``original``, whose samples are all the prompt itself).
-- **length**: mean words (whitespace-separated) and characters per rewrite.
+- **length**: mean words (whitespace-separated) and characters per rewrite, and, with a
+  ``count_tokens`` callable, mean tokens of the target video model's text encoder
+  (``length_tokens``; :mod:`prompt_a_video.evaluation.target_tokens` picks the counter).
 
 Embeddings come from an ``embed(texts) -> [N, D]`` callable (in the project: the
 all-MiniLM-L6-v2 sentence encoder of ``PromptFidelityReward.embed``). Every distinct text
@@ -61,13 +63,16 @@ def diversity(vectors: np.ndarray) -> float:
 
 
 def text_metrics(rewrites: Sequence[Mapping[str, Any]],
-                 embed: Callable[[list[str]], Any] | None = None) -> dict[str, dict[str, float | None]]:
-    """Per method: ``{"fidelity", "diversity", "length_words", "length_chars"}``.
+                 embed: Callable[[list[str]], Any] | None = None,
+                 count_tokens: Callable[[str], int] | None = None) -> dict[str, dict[str, float | None]]:
+    """Per method: ``{"fidelity", "diversity", "length_words", "length_chars", "length_tokens"}``.
 
     Args:
         rewrites: dicts ``{"method", "prompt", "sample", "text"}``.
         embed: ``texts -> [N, D]`` sentence embeddings (tensor or array); None gives
             ``fidelity`` and ``diversity`` None (the lengths are still computed).
+        count_tokens: ``text -> tokens`` of the target's text encoder; None gives
+            ``length_tokens`` None.
 
     Methods appear in order of first appearance.
     """
@@ -89,6 +94,7 @@ def text_metrics(rewrites: Sequence[Mapping[str, Any]],
             "diversity": None,
             "length_words": float(np.mean([len(e["text"].split()) for e in items])),
             "length_chars": float(np.mean([len(e["text"]) for e in items])),
+            "length_tokens": None if count_tokens is None else float(np.mean([count_tokens(e["text"]) for e in items])),
         }
         if vectors:
             result["fidelity"] = float(np.mean([vectors[e["prompt"]] @ vectors[e["text"]] for e in items]))

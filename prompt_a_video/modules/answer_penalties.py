@@ -1,5 +1,13 @@
 """Repetition controls that look at the answer only, never at the prompt.
 
+- :class:`AnswerWordRepeatCap`: a content word (inflections merged: detail, details,
+  detailed) may start at most ``max_uses`` times in the answer; further starts are banned.
+  Aimed at the small refiner's failure, "detail, detail, detail", which token n-gram
+  rules miss (" detail", "detail" and " details" are different tokens);
+- :class:`AnswerRepetitionPenalty`, :class:`AnswerNoRepeatNGram`: transformers' two
+  rules, restricted to the answer.
+
+
 transformers' ``repetition_penalty`` and ``no_repeat_ngram_size`` count every token of
 ``input_ids``, the chat prompt included: a refiner sampled with them is pushed away from
 the very words the user wrote (measured in issue 11: content kept fell from 78% to 4%).
@@ -9,6 +17,9 @@ of every row starts at column ``prompt_width``.
 """
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
 
 import torch
 
@@ -61,9 +72,81 @@ class AnswerNoRepeatNGram:
         return scores
 
 
-def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0) -> list:
-    """The processors for these settings (none for ``1.0`` / ``0``)."""
+_WORD_TOKEN = re.compile(r"\s[^\W\d_]{3,}")
+
+
+@lru_cache(maxsize=8)
+def _word_starts(tokenizer) -> dict[str, list[int]]:
+    """``{canonical content word: [token ids that start that word]}`` (a space, then letters)."""
+    from prompt_a_video.rewards.text.words import STOPWORDS, canonical
+
+    out: dict[str, list[int]] = {}
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    for token_id, piece in enumerate(pieces):
+        # A word start: byte-level BPE marks the space with "Ġ", SentencePiece with "▁"
+        # (decoding one SentencePiece token alone drops that space).
+        if not isinstance(piece, str) or piece[:1] not in ("\u0120", "\u2581", " "):
+            continue
+        text = " " + tokenizer.convert_tokens_to_string([piece]).strip()
+        if _WORD_TOKEN.fullmatch(text):
+            word = text.strip().lower()
+            if word not in STOPWORDS:
+                out.setdefault(canonical(word), []).append(token_id)
+    return out
+
+
+class AnswerWordRepeatCap:
+    """A content word may begin at most ``max_uses`` times in the answer.
+
+    After each step the answer so far is decoded and its content words counted by lemma
+    (:func:`~prompt_a_video.rewards.text.words.canonical`); every vocabulary token that
+    would start another use of a word already used ``max_uses`` times gets ``-inf``.
+    The prompt's tokens are not counted; a word the user's own prompt uses ``k`` times
+    (``originals``, one per row) may be used ``max(max_uses, k)`` times, so copying the
+    prompt is always possible ("a dog chases another dog"). Word starts are tokens of a
+    space then 3+ letters (a word spelt in pieces slips through: rare).
+    """
+
+    def __init__(self, prompt_width: int, tokenizer, max_uses: int, originals: list[str] | None = None) -> None:
+        from collections import Counter
+
+        from prompt_a_video.rewards.text.words import canonical, content_words
+
+        if max_uses < 1:
+            raise ValueError(f"max word uses must be >= 1, got {max_uses}")
+        self.prompt_width = prompt_width
+        self.tokenizer = tokenizer
+        self.max_uses = int(max_uses)
+        self.starts = _word_starts(tokenizer)
+        self.allowed = [Counter(canonical(w) for w in content_words(o)) for o in (originals or [])]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        from collections import Counter
+
+        from prompt_a_video.rewards.text.words import canonical, content_words
+
+        answers = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
+        for row, text in enumerate(answers):
+            counts = Counter(canonical(w) for w in content_words(text))
+            allowed = self.allowed[row] if row < len(self.allowed) else {}
+            banned = [i for word, c in counts.items() if c >= max(self.max_uses, allowed.get(word, 0))
+                      for i in self.starts.get(word, ())]
+            if banned:
+                scores[row, banned] = float("-inf")
+        return scores
+
+
+def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
+                      max_word_uses: int = 0, tokenizer=None, originals: list[str] | None = None) -> list:
+    """The processors for these settings (none for ``1.0`` / ``0`` / ``0``).
+
+    ``originals``: the user's prompt of each generated row (for the word cap's allowance).
+    """
     out = []
+    if max_word_uses > 0:
+        if tokenizer is None:
+            raise ValueError("answer_processors: max_word_uses needs the tokenizer")
+        out.append(AnswerWordRepeatCap(prompt_width, tokenizer, max_word_uses, originals))
     if repetition_penalty != 1.0:
         out.append(AnswerRepetitionPenalty(prompt_width, repetition_penalty))
     if no_repeat_ngram_size > 0:

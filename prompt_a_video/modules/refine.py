@@ -13,7 +13,8 @@ What it does, per batch of prompts:
 - generates with the KV cache on (training may have switched it off for gradient
   checkpointing), stopping at the tokenizer's eos or the template's end-of-turn token;
 - keeps the answer from repeating itself (:mod:`~prompt_a_video.modules.answer_penalties`:
-  a repetition penalty and a no-repeat n-gram rule over the ANSWER's tokens, never the
+  a cap on uses of one word, a repetition penalty and a no-repeat n-gram rule over the
+  ANSWER's tokens, never the
   prompt's, so the user's own words stay free to copy); defaults ``DEFAULT_SAMPLING``;
 - decodes only the new tokens and cleans them (:func:`clean_refinement`).
 """
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 # Answer-only repetition controls used unless a caller sets them (chosen by measurement:
 # docs/refiner.md, "Sampling defaults").
-DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3}
+DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.
@@ -137,7 +138,7 @@ def _model_device(model):
 def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, temperature: float = 0.7,
                 top_p: float = 0.9, max_new_tokens: int = 256, do_sample: bool | None = None,
                 batch_size: int = 16, seed: int | None = None, repetition_penalty: float | None = None,
-                no_repeat_ngram_size: int | None = None) -> list[list[str]]:
+                no_repeat_ngram_size: int | None = None, max_word_uses: int | None = None) -> list[list[str]]:
     """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
 
     Args:
@@ -160,6 +161,9 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             default ``DEFAULT_SAMPLING``. The prompt's tokens are never penalised.
         no_repeat_ngram_size: no n-gram of this many tokens twice in the answer (0: off);
             default ``DEFAULT_SAMPLING``.
+        max_word_uses: a content word (inflections merged) begins at most this many times
+            in the answer, or as often as the user's prompt uses it (0: off); default
+            ``DEFAULT_SAMPLING``.
 
     Returns:
         ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
@@ -180,9 +184,11 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         repetition_penalty = DEFAULT_SAMPLING["repetition_penalty"]
     if no_repeat_ngram_size is None:
         no_repeat_ngram_size = DEFAULT_SAMPLING["no_repeat_ngram_size"]
-    if not repetition_penalty > 0 or no_repeat_ngram_size < 0:
-        raise ValueError(f"refine: need repetition_penalty > 0 and no_repeat_ngram_size >= 0, got "
-                         f"{repetition_penalty}, {no_repeat_ngram_size}")
+    if max_word_uses is None:
+        max_word_uses = DEFAULT_SAMPLING["max_word_uses"]
+    if not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0:
+        raise ValueError(f"refine: need repetition_penalty > 0, no_repeat_ngram_size >= 0 and max_word_uses >= 0, "
+                         f"got {repetition_penalty}, {no_repeat_ngram_size}, {max_word_uses}")
     if not prompts:
         return []
     from transformers import LogitsProcessorList
@@ -211,8 +217,11 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             torch.manual_seed(seed)
         for start in range(0, len(rows), batch_size):
             input_ids, attention_mask = left_pad(rows[start:start + batch_size], pad_id, device)
+            # generate() returns each prompt's n sequences next to each other: row r is prompt r // n.
+            originals = [p for p in prompts[start:start + batch_size] for _ in range(n)]
             processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
-                                                               no_repeat_ngram_size))
+                                                               no_repeat_ngram_size, max_word_uses, tokenizer,
+                                                               originals))
             output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                                     logits_processor=processors)
             texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)

@@ -32,7 +32,7 @@ evolve: {{iterations: 1, proposals_per_iteration: 2, progress: false}}
 sft:
   config: {root}/experiments/sft/smollm2-cpu.yaml
   trainer: {{max_steps: 2, val_check_interval: 2, limit_val_batches: 1, enable_progress_bar: false}}
-  model: {{init_args: {{backbone: {{model: {model}}}, max_length: 96}}}}
+  model: {{init_args: {{backbone: {{model: {model}}}, max_length: 256}}}}
   data: {{init_args: {{val_fraction: 0.25, batch_size: 2}}}}
 pairs:
   prompts: dpo.txt
@@ -45,7 +45,7 @@ pairs:
 dpo:
   config: {root}/experiments/dpo/smollm2-cpu.yaml
   trainer: {{max_steps: 2, val_check_interval: 2, limit_val_batches: 1, enable_progress_bar: false}}
-  model: {{init_args: {{max_length: 96, precompute_reference: false}}}}
+  model: {{init_args: {{max_length: 256, precompute_reference: false}}}}
   data: {{init_args: {{val_fraction: 0.25, batch_size: 1}}}}
 evaluation:
   prompt_sets: {{in-domain: eval.txt}}

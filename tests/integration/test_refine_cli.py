@@ -12,7 +12,8 @@ from prompt_a_video.cli import main
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 PROMPTS = ["a dog running on the beach", "an old man reading a book in the rain", "a red car at night"]
-FAST = ["--max_new_tokens", "6"]
+# Unguarded: these tests compare what the model writes (the guard has tests of its own).
+FAST = ["--max_new_tokens", "6", "--guard", "false"]
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,12 @@ def run(capsys, *args):
 
 def test_plain_output_is_the_api_output_one_line_per_prompt(capsys, export_dir, api):
     out, _ = run(capsys, "--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST)
-    expected = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6)
+    expected = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6, guard=False)
     assert out.splitlines() == [" ".join(expected[0].split())]
 
     out, _ = run(capsys, "--model", str(export_dir), "--prompt+", PROMPTS[0], "--prompt+", PROMPTS[1],
                  "--n", "2", "--seed", "3", *FAST)
-    expected = api.refine(PROMPTS[:2], n=2, max_new_tokens=6, seed=3)
+    expected = api.refine(PROMPTS[:2], n=2, max_new_tokens=6, seed=3, guard=False)
     blocks = out.rstrip("\n").split("\n\n")  # n > 1: a block of n lines per prompt
     assert [b.splitlines() for b in blocks] == [[" ".join(t.split()) for t in r] for r in expected]
 
@@ -51,7 +52,7 @@ def test_json_lines_keep_the_exact_rewrites(capsys, export_dir, api):
                  *FAST)
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["prompt"] for r in records] == PROMPTS
-    assert [r["refined"] for r in records] == api.refine(PROMPTS, n=3, max_new_tokens=6)
+    assert [r["refined"] for r in records] == api.refine(PROMPTS, n=3, max_new_tokens=6, guard=False)
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
@@ -86,7 +87,7 @@ def test_no_prompt_and_missing_model_are_clear_errors(monkeypatch, tmp_path, exp
 
 def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_dir, api):
     base = ["--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST]
-    refined = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6)[0]
+    refined = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6, guard=False)[0]
     words = len(refined.split())
     assert words >= 2
 

@@ -1,10 +1,13 @@
 """Refiner generation: batching, left padding, stop tokens, seeding, modes, cleaning."""
 
+from collections import Counter
+
 import pytest
 import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
-from prompt_a_video.modules.refine import clean_refinement, refine_with, stop_token_ids
+from prompt_a_video.modules.answer_penalties import AnswerNoRepeatNGram, AnswerWordRepeatCap, answer_processors
+from prompt_a_video.modules.refine import DEFAULT_SAMPLING, clean_refinement, refine_with, stop_token_ids
 
 PROMPTS = ["a cat sitting on a long windowsill in the golden evening sun", "a dog", "two birds over the sea"]
 
@@ -53,9 +56,11 @@ class EchoLM(torch.nn.Module):
         self.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id)
         self.calls = []
 
-    def generate(self, input_ids, attention_mask, generation_config):
+    def generate(self, input_ids, attention_mask, generation_config, logits_processor=None):
+        # logits_processor: the answer-only repetition controls; recorded, not applied (echoes repeat nothing)
         self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask, "config": generation_config,
-                           "training": self.training, "inference": torch.is_inference_mode_enabled()})
+                           "processors": list(logits_processor or []), "training": self.training,
+                           "inference": torch.is_inference_mode_enabled()})
         tok = self.tokenizer
         rows = []
         for ids, mask in zip(input_ids, attention_mask):
@@ -75,13 +80,30 @@ def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
     out = refine_with(model, tokenizer, backbone, prompts, n=3, batch_size=2, seed=0)
     assert out == [[f"{p} #{j}" for j in range(3)] for p in prompts]
     assert [len(c["input_ids"]) for c in model.calls] == [2, 2, 1]
-    for call in model.calls:
+    batches = [prompts[0:2], prompts[2:4], prompts[4:5]]
+    for call, batch in zip(model.calls, batches):
         # left padding: every row's prompt ends in the last column, padding sits in front
         assert call["attention_mask"][:, -1].all()
         assert not call["training"] and call["inference"]
         config = call["config"]
         assert config.use_cache is True and config.num_return_sequences == 3 and config.do_sample
         assert tokenizer.convert_tokens_to_ids("<|im_end|>") in config.eos_token_id
+        # the default answer-only repetition controls, counting from this batch's (left-padded) prompt
+        # width, the word cap given each generated row's user prompt (n = 3 rows per prompt, next to each
+        # other); transformers' own prompt-counting knobs stay off
+        originals = [p for p in batch for _ in range(3)]
+        expected = answer_processors(call["input_ids"].shape[1], **DEFAULT_SAMPLING, tokenizer=tokenizer,
+                                     originals=originals)
+        assert expected and [vars(p) for p in call["processors"]] == [vars(p) for p in expected]
+        assert [type(p) for p in call["processors"]] == [type(p) for p in expected]
+        # DEFAULT_SAMPLING: max_word_uses 1 and no_repeat_ngram_size 3 (repetition_penalty 1.0 is off)
+        cap, ngram = call["processors"]
+        assert isinstance(cap, AnswerWordRepeatCap) and cap.max_uses == 1
+        assert isinstance(ngram, AnswerNoRepeatNGram) and ngram.size == 3
+        # "prompt number i": "prompt" is a request word, so each row allows number and i once, counted
+        # by canonical lemma ("number" -> "numb": lemminflect also reads it as the comparative of numb)
+        assert cap.allowed == [Counter({"numb": 1, p.split()[-1]: 1}) for p in originals]
+        assert not config.no_repeat_ngram_size and config.repetition_penalty in (None, 1.0)
 
 
 def test_left_padding_gives_a_prompt_the_same_greedy_answer_alone_and_in_a_batch(llama):

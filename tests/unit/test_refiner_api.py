@@ -49,11 +49,14 @@ def test_repr_names_the_folder_and_settings_come_from_refiner_json(export_dir):
 
 
 def test_greedy_is_deterministic_and_a_str_gives_a_flat_list(refiner):
-    one = refiner.refine(PROMPTS[0], temperature=0, max_new_tokens=8)
+    # Unguarded: guarded, the tiny model's answers fail the checks and come back as the
+    # prompts themselves, which would make "the answer is the prompt's" below trivially true.
+    one = refiner.refine(PROMPTS[0], temperature=0, max_new_tokens=8, guard=False)
     assert isinstance(one, list) and len(one) == 1 and isinstance(one[0], str) and one[0]
-    assert refiner.refine(PROMPTS[0], temperature=0, max_new_tokens=8) == one
-    assert refiner.refine(PROMPTS[:1], temperature=0, max_new_tokens=8) == [one]
-    both = refiner.refine(PROMPTS, temperature=0, max_new_tokens=8)
+    assert one[0] != PROMPTS[0]
+    assert refiner.refine(PROMPTS[0], temperature=0, max_new_tokens=8, guard=False) == one
+    assert refiner.refine(PROMPTS[:1], temperature=0, max_new_tokens=8, guard=False) == [one]
+    both = refiner.refine(PROMPTS, temperature=0, max_new_tokens=8, guard=False)
     assert len(both) == 2 and all(len(r) == 1 for r in both)
     assert both[0] != both[1]  # the answer is the prompt's, not a constant
     assert refiner.refine([]) == []
@@ -61,11 +64,13 @@ def test_greedy_is_deterministic_and_a_str_gives_a_flat_list(refiner):
 
 
 def test_n_samples_are_seeded(refiner):
-    first = refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=1)
+    # Unguarded: the tiny random model's samples all fail the guard, which would answer the
+    # original prompt whatever the seed (the guard's own tests: test_refiner_guard.py).
+    first = refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=1, guard=False)
     assert len(first) == 2 and all(len(r) == 3 and all(isinstance(t, str) for t in r) for r in first)
-    assert refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=1) == first
-    assert refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=2) != first
-    assert len(refiner.refine(PROMPTS[0], n=3, max_new_tokens=6)) == 3
+    assert refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=1, guard=False) == first
+    assert refiner.refine(PROMPTS, n=3, max_new_tokens=6, seed=2, guard=False) != first
+    assert len(refiner.refine(PROMPTS[0], n=3, max_new_tokens=6, guard=False)) == 3
 
 
 def test_bad_arguments_fail_before_loading(export_dir):

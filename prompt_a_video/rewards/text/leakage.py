@@ -6,7 +6,9 @@ a chat model may answer "Sure! Here is the refined prompt: ...", or emit chat ma
 (``<|im_end|>``, ``assistant``). A video model renders all of that as content.
 
 ``LEAK = 0`` when the text holds a marker (chat markup, a role label, assistant talk
-such as "here is", "as an AI", "refined prompt"); otherwise ``LEAK = 1 - covered``,
+such as "here is", "as an AI", "refined prompt") that the original prompt does not hold
+itself (a user who wrote "here is my cat" may get "here is" back, not ``<|im_end|>``);
+otherwise ``LEAK = 1 - covered``,
 where ``covered`` is the share of the text's words inside a run of
 ``RUN_WORDS`` words that also occurs in one of the instruction texts and not in the
 original prompt (so a user whose prompt quotes the instructions is not penalised).
@@ -48,6 +50,11 @@ def default_instructions() -> list[str]:
     return [DEFAULT_SYSTEM_PROMPT, operator_prompt.SYSTEM_PROMPT, operator_prompt._GUIDELINES]
 
 
+def marker_phrases(text: str) -> set[str]:
+    """The markers in ``text``, lower-cased with whitespace collapsed (``"Here  is"`` -> ``"here is"``)."""
+    return {" ".join(m.group(0).lower().split()) for m in MARKERS.finditer(text)}
+
+
 def covered_share(text: str, instructions: list[str], original: str = "") -> float:
     """Share of ``text``'s words inside a ``RUN_WORDS``-word run found in ``instructions``
     but not in ``original``."""
@@ -67,7 +74,7 @@ def leakage_score(text: str, original: str = "", instructions: list[str] | None 
     """``LEAK`` of one rewrite of ``original`` (1 = clean); see the module docstring."""
     if instructions is None:
         instructions = default_instructions()
-    if MARKERS.search(text) and not MARKERS.search(original):
+    if marker_phrases(text) - marker_phrases(original):
         return 0.0
     return float(1.0 - covered_share(text, instructions, original))
 
@@ -81,7 +88,7 @@ class LeakageReward(Reward):
             train with another one.
     """
 
-    VERSION = 1
+    VERSION = 2  # v2: a marker is excused only when the original holds that same marker
     dimensions = ("LEAK",)
 
     def __init__(self, instructions: list[str] | None = None) -> None:

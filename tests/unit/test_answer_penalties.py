@@ -1,0 +1,236 @@
+"""The answer-only repetition controls, by hand on tiny score tensors.
+
+Every row is ``prompt (prompt_width columns) + answer so far``; only the answer counts:
+transformers' own processors count the prompt too, which pushes a refiner away from the
+user's words.
+"""
+
+import pytest
+import torch
+from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+from prompt_a_video.modules.answer_penalties import (
+    AnswerNoRepeatNGram, AnswerRepetitionPenalty, AnswerWordRepeatCap, answer_processors,
+)
+
+NEG = float("-inf")
+
+
+# ---------------------------------------------------------------------------- repetition penalty
+
+
+def test_penalty_divides_positive_and_multiplies_negative_logits_of_answer_tokens_only():
+    # prompt [5, 1], answer [1, 3]: tokens 1 and 3 were generated; 5 only sits in the prompt
+    ids = torch.tensor([[5, 1, 1, 3]])
+    scores = torch.tensor([[2.0, 4.0, -1.0, -3.0, 1.0, 6.0]])
+    out = AnswerRepetitionPenalty(prompt_width=2, penalty=2.0)(ids, scores.clone())
+    # token 1: 4.0 / 2 = 2.0; token 3: -3.0 * 2 = -6.0; token 5 (prompt only) keeps 6.0; others unchanged
+    assert out.tolist() == [[2.0, 2.0, -1.0, -6.0, 1.0, 6.0]]
+
+
+def test_penalty_applies_once_per_token_and_per_row():
+    # (prompt id 9 is outside the 3-token vocabulary: the prompt's columns are never even looked up)
+    ids = torch.tensor([[9, 0, 0, 0],    # prompt [9, 0], answer [0, 0]: token 0 twice, penalised once
+                        [9, 9, 2, 1]])   # prompt [9, 9], answer [2, 1]
+    scores = torch.tensor([[3.0, 3.0, 3.0], [3.0, -0.5, 3.0]])
+    out = AnswerRepetitionPenalty(prompt_width=2, penalty=1.5)(ids, scores.clone())
+    # row 0: 3.0 / 1.5 = 2.0 for token 0 only; row 1: token 1 -0.5 * 1.5 = -0.75, token 2 3.0 / 1.5 = 2.0
+    torch.testing.assert_close(out, torch.tensor([[2.0, 3.0, 3.0], [3.0, -0.75, 2.0]]))
+
+
+def test_penalty_equals_transformers_on_the_answer_alone():
+    torch.manual_seed(0)
+    scores = torch.randn(2, 12)
+    ids = torch.tensor([[3, 4, 5, 6, 3, 7], [0, 1, 2, 11, 11, 4]])
+    ours = AnswerRepetitionPenalty(prompt_width=3, penalty=1.3)(ids, scores.clone())
+    theirs = RepetitionPenaltyLogitsProcessor(1.3)(ids[:, 3:], scores.clone())
+    assert torch.equal(ours, theirs)
+    full = RepetitionPenaltyLogitsProcessor(1.3)(ids, scores.clone())
+    assert not torch.equal(ours, full)  # transformers' own also penalises the prompt's tokens 3, 4, 5 / 0, 1, 2
+    assert torch.equal(ours[0, [4, 5]], scores[0, [4, 5]]) and torch.equal(ours[1, :3], scores[1, :3])
+
+
+def test_penalty_no_op_cases_and_bad_values():
+    scores = torch.tensor([[1.0, -1.0, 2.0]])
+    ids = torch.tensor([[0, 1, 2]])
+    assert torch.equal(AnswerRepetitionPenalty(3, 2.0)(ids, scores.clone()), scores)  # no answer yet
+    assert torch.equal(AnswerRepetitionPenalty(1, 1.0)(ids, scores.clone()), scores)  # penalty 1: off
+    # a penalty below 1 rewards repeats: 2.0 / 0.5 = 4.0 (token 2), -1.0 * 0.5 = -0.5 (token 1)
+    assert AnswerRepetitionPenalty(1, 0.5)(ids, scores.clone()).tolist() == [[1.0, -0.5, 4.0]]
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="must be > 0"):
+            AnswerRepetitionPenalty(1, bad)
+
+
+# ---------------------------------------------------------------------------- no-repeat n-gram
+
+
+def test_an_answer_bigram_is_banned_once_its_prefix_reappears():
+    # prompt [7, 8], answer [1, 2, 1]: the answer holds (1, 2) and ends in 1 -> token 2 banned
+    ids = torch.tensor([[7, 8, 1, 2, 1]])
+    out = AnswerNoRepeatNGram(prompt_width=2, size=2)(ids, torch.zeros(1, 10))
+    assert out[0].tolist() == [0, 0, NEG, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_the_prompts_ngrams_are_never_banned():
+    # prompt [7, 8], answer [3, 7]: the answer ends in 7 and the PROMPT holds (7, 8), the answer does not
+    ids = torch.tensor([[7, 8, 3, 7]])
+    ours = AnswerNoRepeatNGram(prompt_width=2, size=2)(ids, torch.zeros(1, 10))
+    assert torch.equal(ours, torch.zeros(1, 10))  # the user's "7 8" may be copied
+    theirs = NoRepeatNGramLogitsProcessor(2)(ids, torch.zeros(1, 10))
+    assert theirs[0, 8] == NEG  # transformers' own bans it: it counts the prompt
+
+
+def test_trigrams_ban_every_continuation_seen_after_the_same_two_tokens():
+    # answer [1, 2, 3, 1, 2, 4, 1, 2]: prefix (1, 2) was followed by 3 and by 4 -> both banned
+    ids = torch.tensor([[0, 0, 0, 1, 2, 3, 1, 2, 4, 1, 2]])
+    out = AnswerNoRepeatNGram(prompt_width=3, size=3)(ids, torch.zeros(1, 6))
+    assert out[0].tolist() == [0, 0, 0, NEG, NEG, 0]
+    # answer [1, 2, 3, 1]: the tail (3, 1) never occurred before -> nothing banned
+    ids = torch.tensor([[0, 0, 0, 1, 2, 3, 1]])
+    assert torch.equal(AnswerNoRepeatNGram(3, 3)(ids, torch.zeros(1, 6)), torch.zeros(1, 6))
+
+
+def test_ngram_rows_are_independent_and_short_answers_ban_nothing():
+    ids = torch.tensor([[5, 1, 2, 1],   # answer [1, 2, 1] with size 2: bans 2
+                        [5, 1, 1, 2]])  # answer [1, 1, 2]: ends in 2, never before -> nothing
+    out = AnswerNoRepeatNGram(prompt_width=1, size=2)(ids, torch.zeros(2, 4))
+    assert out.tolist() == [[0, 0, NEG, 0], [0, 0, 0, 0]]
+    # answer [4] is shorter than a trigram: nothing to ban
+    assert torch.equal(AnswerNoRepeatNGram(3, 3)(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, 6)), torch.zeros(1, 6))
+
+
+def test_unigrams_ban_every_answer_token_and_bad_sizes_fail():
+    ids = torch.tensor([[4, 5, 4, 1]])  # prompt [4, 5], answer [4, 1]
+    out = AnswerNoRepeatNGram(prompt_width=2, size=1)(ids, torch.zeros(1, 6))
+    assert out[0].tolist() == [0, NEG, 0, 0, NEG, 0]  # 5 (prompt only) stays allowed
+    with pytest.raises(ValueError, match="must be >= 1"):
+        AnswerNoRepeatNGram(2, 0)
+
+
+# ---------------------------------------------------------------------------- word-use cap
+
+
+class WordTokenizer:
+    """A byte-level-BPE-like vocabulary whose word-start tokens decode with their leading space."""
+
+    VOCAB = ["<pad>", " dog", " dogs", " detail", " details", " detailed", " the", " cat", "s", " a", "dog", ","]
+
+    def __len__(self):
+        return len(self.VOCAB)
+
+    def decode(self, ids):
+        return "".join(self.VOCAB[i] for i in ids)
+
+    def convert_ids_to_tokens(self, ids):  # byte-level BPE spells the leading space "Ġ"
+        return [self.VOCAB[i].replace(" ", "\u0120") for i in ids]
+
+    def convert_tokens_to_string(self, tokens):
+        return "".join(tokens).replace("\u0120", " ")
+
+    def batch_decode(self, rows, skip_special_tokens=True):
+        return [self.decode([i for i in row if not (skip_special_tokens and i == 0)]) for row in rows.tolist()]
+
+
+TOK = WordTokenizer()
+
+
+def test_word_cap_finds_the_tokens_that_start_each_content_word():
+    cap = AnswerWordRepeatCap(prompt_width=2, tokenizer=TOK, max_uses=2)
+    # a space then 3+ letters, stopwords dropped ("the"), inflections merged by lemma; "s", " a", "dog"
+    # (no space: inside a word) and "," start no word
+    assert cap.starts == {"dog": [1, 2], "detail": [3, 4, 5], "cat": [7]}
+
+
+def sentencepiece_tokenizer():
+    """A tiny SentencePiece-style tokenizer trained on the spot: WordLevel over a Metaspace
+    pre-tokenizer (a word start is spelt "▁word") that also splits off punctuation, wrapped in
+    transformers' PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
+    core.decoder = decoders.Metaspace()
+    core.train_from_iterator(["a dog and two dogs", "detail, details, detailed", "the dog-friendly cat"],
+                             trainers.WordLevelTrainer(special_tokens=["<unk>", "<pad>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", pad_token="<pad>")
+
+
+def test_word_cap_finds_sentencepiece_word_starts():
+    tok = sentencepiece_tokenizer()
+    # the vocabulary: 2 special tokens, "," and "-" (punctuation split off), "friendly" (after "dog-": no
+    # "▁", inside a word), and 11 "▁" word starts
+    pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
+    assert sorted(pieces) == sorted(["<unk>", "<pad>", ",", "-", "friendly", "\u2581a", "\u2581and", "\u2581cat",
+                                     "\u2581detail", "\u2581detailed", "\u2581details", "\u2581dog", "\u2581dogs",
+                                     "\u2581the", "\u2581two"])
+    ids = dict(zip(pieces, range(len(pieces))))
+    # decoding one SentencePiece token alone drops its space: decode() cannot tell a word start
+    assert tok.decode([ids["\u2581dog"]]) == "dog"
+    cap = AnswerWordRepeatCap(prompt_width=1, tokenizer=tok, max_uses=1)
+    # word starts: "▁" then 3+ letters, stopwords dropped (▁a, ▁and, ▁the), by canonical lemma (dogs -> dog,
+    # details/detailed -> detail, two -> 2); ",", "-", "friendly" (no "▁") and the special tokens start none
+    assert cap.starts == {"dog": sorted([ids["\u2581dog"], ids["\u2581dogs"]]), "cat": [ids["\u2581cat"]],
+                          "detail": sorted([ids["\u2581detail"], ids["\u2581detailed"], ids["\u2581details"]]),
+                          "2": [ids["\u2581two"]]}
+    # prompt "▁a", answer "▁dog ,": decoded "dog," -> dog used once, max_uses 1 -> ▁dog and ▁dogs banned
+    out = cap(torch.tensor([[ids["\u2581a"], ids["\u2581dog"], ids[","]]]), torch.zeros(1, len(tok)))
+    banned = sorted(i for i, v in enumerate(out[0].tolist()) if v == NEG)
+    assert banned == sorted([ids["\u2581dog"], ids["\u2581dogs"]])
+
+
+def test_the_users_prompt_raises_a_words_cap_to_its_own_count():
+    """Copying the prompt is always possible: a word the user wrote twice may be written twice."""
+    cap = AnswerWordRepeatCap(prompt_width=2, tokenizer=TOK, max_uses=1, originals=["a dog and a dog", "a dog"])
+    ids = torch.tensor([[1, 1, 1, 11], [1, 1, 1, 11]])  # answers " dog,": dog used once in each
+    out = cap(ids, torch.zeros(2, len(TOK)))
+    assert out[0, [1, 2]].tolist() == [0.0, 0.0]  # row 0: the user wrote "dog" twice: a second use is free
+    assert out[1, [1, 2]].tolist() == [float("-inf")] * 2  # row 1: once, and the answer has used it
+
+
+def test_word_cap_bans_every_start_of_a_word_used_max_uses_times_in_the_answer():
+    cap = AnswerWordRepeatCap(prompt_width=2, tokenizer=TOK, max_uses=2)
+    # prompt " dog dog" (not counted), answer " detail, details": detail used 2 times -> its three
+    # start tokens banned; dog (twice in the prompt, never in the answer) stays free
+    ids = torch.tensor([[1, 1, 3, 11, 4],
+                        [1, 1, 3, 11, 7]])  # answer " detail, cat": every word used once -> nothing
+    out = cap(ids, torch.zeros(2, len(TOK)))
+    assert out[0].tolist() == [0, 0, 0, NEG, NEG, NEG, 0, 0, 0, 0, 0, 0]
+    assert torch.equal(out[1], torch.zeros(len(TOK)))
+    # max_uses 1: " cat" once bans " cat" only
+    once = AnswerWordRepeatCap(prompt_width=1, tokenizer=TOK, max_uses=1)(torch.tensor([[9, 7]]), torch.zeros(1, 12))
+    assert once[0].tolist() == [0, 0, 0, 0, 0, 0, 0, NEG, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="must be >= 1"):
+        AnswerWordRepeatCap(2, TOK, 0)
+
+
+def test_answer_processors_builds_only_what_is_on():
+    assert answer_processors(4) == [] and answer_processors(4, 1.0, 0) == []
+    rep, ngram = answer_processors(7, 1.2, 3)
+    assert isinstance(rep, AnswerRepetitionPenalty) and (rep.prompt_width, rep.penalty) == (7, 1.2)
+    assert isinstance(ngram, AnswerNoRepeatNGram) and (ngram.prompt_width, ngram.size) == (7, 3)
+    (cap,) = answer_processors(7, max_word_uses=2, tokenizer=TOK)
+    assert isinstance(cap, AnswerWordRepeatCap) and (cap.prompt_width, cap.max_uses) == (7, 2)
+    assert cap.allowed == []  # no originals: max_uses alone
+    (cap,) = answer_processors(7, max_word_uses=1, tokenizer=TOK, originals=["a dog and a dog", "a cat"])
+    assert [dict(a) for a in cap.allowed] == [{"dog": 2}, {"cat": 1}]  # each row's own counts
+    with pytest.raises(ValueError, match="max_word_uses needs the tokenizer"):
+        answer_processors(7, max_word_uses=2)
+
+
+def test_generate_with_the_processor_never_repeats_an_answer_token(tiny_llama_dir):
+    """The kit's random Llama greedily repeats one token whatever the prompt; with the
+    answer-only unigram ban every generated token differs, the prompt untouched."""
+    from transformers import AutoModelForCausalLM, LogitsProcessorList
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    kwargs = dict(max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0,
+                  attention_mask=torch.ones_like(ids))
+    with torch.no_grad():
+        plain = model.generate(ids, **kwargs)[0, 6:].tolist()
+        banned = model.generate(ids, logits_processor=LogitsProcessorList([AnswerNoRepeatNGram(6, 1)]),
+                                **kwargs)[0, 6:].tolist()
+    assert len(set(plain)) < len(plain)  # it does repeat without the ban
+    assert len(banned) == 12 and len(set(banned)) == 12
