@@ -27,7 +27,7 @@ BATCH = {
 
 def _module(model_dir, **kwargs) -> DPORefiner:
     backbone = CausalLMBackbone(model=str(model_dir), system_prompt=SYSTEM, lora=LoraSpec(r=4, alpha=8))
-    module = DPORefiner(backbone, **{"max_length": 64, **kwargs})
+    module = DPORefiner(backbone, **{"max_length": 128, **kwargs})
     module.configure_model()
     return module
 
@@ -134,7 +134,7 @@ def test_reference_cache_fills_once_then_serves(tiny_llama_dir, tmp_path):
     assert torch.allclose(first, fresh, atol=1e-4)
     assert again[0].item() == first[0].item() and again[1].item() == first[2].item()
     # other tokenisation settings are other keys
-    other = _module(tiny_llama_dir, precompute_reference=True, reference_cache_dir=str(tmp_path), max_length=63)
+    other = _module(tiny_llama_dir, precompute_reference=True, reference_cache_dir=str(tmp_path), max_length=127)
     other.reference_logps(BATCH, other.encode_pairs(BATCH))
     assert other.reference_cache.hits == 0 and len(other.reference_cache) == 4
 
@@ -171,7 +171,7 @@ def test_fit_lowers_the_loss_trains_only_lora_and_logs_dpo_metrics(tiny_llama_di
         "fit", "-c", str(EXPERIMENT),
         "--model.init_args.backbone.model", str(tiny_llama_dir),
         "--model.init_args.backbone.system_prompt", SYSTEM,
-        "--model.init_args.max_length", "64", "--model.init_args.lr", "1e-2",
+        "--model.init_args.max_length", "128", "--model.init_args.lr", "1e-2",
         "--model.init_args.warmup_steps", "0",
         # 4 training pairs = one batch: every step sees the same batch (overfitting it)
         "--data.init_args.pairs", f"[{pairs}]", "--data.init_args.val_fraction", "0.4",

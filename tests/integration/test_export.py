@@ -173,7 +173,7 @@ def fitted_checkpoint(tiny_llama_dir, tmp_path_factory):
         assert cli.main([
             "fit", "-c", str(ROOT / "experiments/sft/smollm2-cpu.yaml"),
             "--model.init_args.backbone.model", str(tiny_llama_dir),
-            "--model.init_args.max_length", "64", "--model.init_args.lr", "0.05",
+            "--model.init_args.max_length", "320", "--model.init_args.lr", "0.05",
             "--data.init_args.pools", f"[{ROOT / 'experiments/data/seed_sft_pairs.json'}]",
             "--trainer.max_steps", "2", "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",

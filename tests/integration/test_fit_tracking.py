@@ -16,6 +16,7 @@ def _fit(model_dir, *extra):
         "fit", "-c", str(ROOT / "experiments/sft/smollm2-cpu.yaml"),
         "--model.init_args.backbone.model", str(model_dir),
         "--data.init_args.pools", f"[{ROOT / 'experiments/data/seed_sft_pairs.json'}]",
+        "--model.init_args.max_length", "320",  # the tiny tokenizer spells the longest seed pair in 296 tokens
         "--trainer.val_check_interval", "2", "--trainer.log_every_n_steps", "1",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         *extra,

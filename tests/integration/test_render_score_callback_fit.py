@@ -20,6 +20,16 @@ EXPERIMENT = ROOT / "experiments/sft/smollm2-cpu-render-val.yaml"
 pytestmark = pytest.mark.integration
 
 
+def _members_with_fluency_lm(model_dir) -> str:
+    """The experiment's reward members, FluencyReward pointed at ``model_dir``, as a YAML list."""
+    config = yaml.safe_load(EXPERIMENT.read_text())
+    members = config["trainer"]["callbacks"][0]["init_args"]["reward"]["init_args"]["members"]
+    for member in members:
+        if member["class_path"].endswith("FluencyReward"):
+            member["init_args"] = {"model": str(model_dir)}
+    return yaml.safe_dump(members, default_flow_style=True).strip()
+
+
 def test_fit_logs_val_reward_per_dimension_and_render_artifacts(tiny_llama_dir, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
@@ -30,9 +40,12 @@ def test_fit_logs_val_reward_per_dimension_and_render_artifacts(tiny_llama_dir, 
         "fit", "-c", str(EXPERIMENT),
         "--model.init_args.backbone.model", str(tiny_llama_dir),
         "--data.init_args.pools", f"[{ROOT / 'experiments/data/seed_sft_pairs.json'}]",
+        "--model.init_args.max_length", "320",  # the tiny tokenizer spells the longest seed pair in 296 tokens
         "--trainer.max_steps", "2", "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1",
         # The random tiny LM decodes greedily to nothing; seeded sampling gives text to render.
         "--trainer.callbacks.init_args.refine_kwargs", "{temperature: 1.0, max_new_tokens: 12, seed: 0}",
+        # The fluency reference LM: the tiny LM (the SmolLM2 asset is not installed in this cache).
+        "--trainer.callbacks.init_args.reward.init_args.members", _members_with_fluency_lm(tiny_llama_dir),
         "--trainer.callbacks.init_args.generator.init_args.num_frames", "8",
         "--trainer.callbacks.init_args.generator.init_args.height", "32",
         "--trainer.callbacks.init_args.generator.init_args.width", "32",
