@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 
-# name: (repetition_penalty, no_repeat_ngram_size, max_word_uses), all over the answer only
+# name: (repetition_penalty, no_repeat_ngram_size, max_word_uses, single_line), all over the answer only
 SETTINGS = {
-    "none": (1.0, 0, 0),
-    "no-repeat-3": (1.0, 3, 0),
-    "penalty-1.2": (1.2, 0, 0),
-    "word-cap-1": (1.0, 0, 1),
-    "word-cap-1+no-repeat-3": (1.0, 3, 1),
-    "word-cap-1+penalty-1.1": (1.1, 0, 1),
+    "none": (1.0, 0, 0, False),
+    "no-repeat-3": (1.0, 3, 0, False),
+    "penalty-1.2": (1.2, 0, 0, False),
+    "word-cap-1+no-repeat-3": (1.0, 3, 1, False),
+    "word-cap-1+no-repeat-3+single-line": (1.0, 3, 1, True),
+    "penalty-1.2+single-line": (1.2, 0, 0, True),
 }
 
 
@@ -53,15 +53,15 @@ def main() -> None:
     refiner = Refiner(args.refiner, batch_size=24)
     rows = []
     for name in args.settings:
-        penalty, ngram, cap = SETTINGS[name]
+        penalty, ngram, cap, single = SETTINGS[name]
         out = refiner.refine(prompts, args.samples, guard=False, temperature=args.temperature,
                              max_new_tokens=args.max_new_tokens, repetition_penalty=penalty,
-                             no_repeat_ngram_size=ngram, max_word_uses=cap, seed=0)
+                             no_repeat_ngram_size=ngram, max_word_uses=cap, single_line=single, seed=0)
         originals = [p for p, samples in zip(prompts, out) for _ in samples]
         rewrites = [s for samples in out for s in samples]
         verdicts = checks(originals, rewrites)
         n = len(verdicts)
-        rows.append({"setting": name, "repetition_penalty": penalty, "no_repeat_ngram_size": ngram, "max_word_uses": cap, "n": n,
+        rows.append({"setting": name, "repetition_penalty": penalty, "no_repeat_ngram_size": ngram, "max_word_uses": cap, "single_line": single, "n": n,
                      "degenerate": sum(v.degenerate for v in verdicts) / n,
                      "intent_kept": sum(v.intent_kept for v in verdicts) / n,
                      "leaked": sum(v.leaked for v in verdicts) / n,

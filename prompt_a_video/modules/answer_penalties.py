@@ -5,7 +5,10 @@
   Aimed at the small refiner's failure, "detail, detail, detail", which token n-gram
   rules miss (" detail", "detail" and " details" are different tokens);
 - :class:`AnswerRepetitionPenalty`, :class:`AnswerNoRepeatNGram`: transformers' two
-  rules, restricted to the answer.
+  rules, restricted to the answer;
+- :class:`SingleLineAnswer`: no line break in the answer. A video prompt is one line; a
+  small refiner that starts a new paragraph is about to talk about itself ("marsh,\n\nI am
+  a prompt engineer for a text-to-video model...").
 
 
 transformers' ``repetition_penalty`` and ``no_repeat_ngram_size`` count every token of
@@ -136,9 +139,29 @@ class AnswerWordRepeatCap:
         return scores
 
 
+@lru_cache(maxsize=8)
+def _newline_tokens(tokenizer) -> tuple[int, ...]:
+    special = set(tokenizer.all_special_ids)
+    return tuple(i for i in range(len(tokenizer)) if i not in special and "\n" in tokenizer.decode([i]))
+
+
+class SingleLineAnswer:
+    """Every token whose text holds a line break gets ``-inf`` (special tokens, EOS
+    included, stay allowed, so the answer can end)."""
+
+    def __init__(self, tokenizer) -> None:
+        self.banned = list(_newline_tokens(tokenizer))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.banned:
+            scores[:, self.banned] = float("-inf")
+        return scores
+
+
 def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
-                      max_word_uses: int = 0, tokenizer=None, originals: list[str] | None = None) -> list:
-    """The processors for these settings (none for ``1.0`` / ``0`` / ``0``).
+                      max_word_uses: int = 0, tokenizer=None, originals: list[str] | None = None,
+                      single_line: bool = False) -> list:
+    """The processors for these settings (none for ``1.0`` / ``0`` / ``0`` / ``False``).
 
     ``originals``: the user's prompt of each generated row (for the word cap's allowance).
     """
@@ -147,6 +170,10 @@ def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_rep
         if tokenizer is None:
             raise ValueError("answer_processors: max_word_uses needs the tokenizer")
         out.append(AnswerWordRepeatCap(prompt_width, tokenizer, max_word_uses, originals))
+    if single_line:
+        if tokenizer is None:
+            raise ValueError("answer_processors: single_line needs the tokenizer")
+        out.append(SingleLineAnswer(tokenizer))
     if repetition_penalty != 1.0:
         out.append(AnswerRepetitionPenalty(prompt_width, repetition_penalty))
     if no_repeat_ngram_size > 0:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Answer-only repetition controls used unless a caller sets them (chosen by measurement:
 # docs/refiner.md, "Sampling defaults").
-DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1}
+DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1, "single_line": False}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.
@@ -138,7 +138,8 @@ def _model_device(model):
 def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, temperature: float = 0.7,
                 top_p: float = 0.9, max_new_tokens: int = 256, do_sample: bool | None = None,
                 batch_size: int = 16, seed: int | None = None, repetition_penalty: float | None = None,
-                no_repeat_ngram_size: int | None = None, max_word_uses: int | None = None) -> list[list[str]]:
+                no_repeat_ngram_size: int | None = None, max_word_uses: int | None = None,
+                single_line: bool | None = None) -> list[list[str]]:
     """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
 
     Args:
@@ -164,6 +165,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         max_word_uses: a content word (inflections merged) begins at most this many times
             in the answer, or as often as the user's prompt uses it (0: off); default
             ``DEFAULT_SAMPLING``.
+        single_line: forbid line breaks in the answer (a video prompt is one line);
+            default ``DEFAULT_SAMPLING``.
 
     Returns:
         ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
@@ -186,6 +189,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         no_repeat_ngram_size = DEFAULT_SAMPLING["no_repeat_ngram_size"]
     if max_word_uses is None:
         max_word_uses = DEFAULT_SAMPLING["max_word_uses"]
+    if single_line is None:
+        single_line = DEFAULT_SAMPLING["single_line"]
     if not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0:
         raise ValueError(f"refine: need repetition_penalty > 0, no_repeat_ngram_size >= 0 and max_word_uses >= 0, "
                          f"got {repetition_penalty}, {no_repeat_ngram_size}, {max_word_uses}")
@@ -221,7 +226,7 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             originals = [p for p in prompts[start:start + batch_size] for _ in range(n)]
             processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
                                                                no_repeat_ngram_size, max_word_uses, tokenizer,
-                                                               originals))
+                                                               originals, bool(single_line)))
             output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                                     logits_processor=processors)
             texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)

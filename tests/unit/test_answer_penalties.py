@@ -234,3 +234,24 @@ def test_generate_with_the_processor_never_repeats_an_answer_token(tiny_llama_di
                                 **kwargs)[0, 6:].tolist()
     assert len(set(plain)) < len(plain)  # it does repeat without the ban
     assert len(banned) == 12 and len(set(banned)) == 12
+
+
+class LineTokenizer:
+    """Four tokens: two words, a line break, and a special end-of-text token."""
+
+    VOCAB = [" dog", " cat", "\n\n", "<eos>"]
+    all_special_ids = [3]
+
+    def __len__(self):
+        return len(self.VOCAB)
+
+    def decode(self, ids):
+        return "".join(self.VOCAB[i] for i in ids)
+
+
+def test_single_line_bans_line_breaks_and_keeps_the_end_of_text():
+    from prompt_a_video.modules.answer_penalties import SingleLineAnswer
+
+    out = SingleLineAnswer(LineTokenizer())(torch.tensor([[0, 1]]), torch.zeros(1, 4))
+    # "\n\n" (id 2) is banned; the words and the special end-of-text token (id 3) are not
+    assert out.tolist() == [[0.0, 0.0, float("-inf"), 0.0]]
