@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Answer-only repetition controls used unless a caller sets them (chosen by measurement:
 # docs/refiner.md, "Sampling defaults").
-DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1, "single_line": False}
+DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1, "single_line": True}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.

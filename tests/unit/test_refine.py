@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
-from prompt_a_video.modules.answer_penalties import AnswerNoRepeatNGram, AnswerWordRepeatCap, answer_processors
+from prompt_a_video.modules.answer_penalties import (
+    AnswerNoRepeatNGram,
+    AnswerWordRepeatCap,
+    SingleLineAnswer,
+    answer_processors,
+)
 from prompt_a_video.modules.refine import DEFAULT_SAMPLING, clean_refinement, refine_with, stop_token_ids
 
 PROMPTS = ["a cat sitting on a long windowsill in the golden evening sun", "a dog", "two birds over the sea"]
@@ -96,10 +101,11 @@ def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
                                      originals=originals)
         assert expected and [vars(p) for p in call["processors"]] == [vars(p) for p in expected]
         assert [type(p) for p in call["processors"]] == [type(p) for p in expected]
-        # DEFAULT_SAMPLING: max_word_uses 1 and no_repeat_ngram_size 3 (repetition_penalty 1.0 is off)
-        cap, ngram = call["processors"]
+        # DEFAULT_SAMPLING: max_word_uses 1, no_repeat_ngram_size 3, single_line (repetition_penalty 1.0 is off)
+        cap, single, ngram = call["processors"]
         assert isinstance(cap, AnswerWordRepeatCap) and cap.max_uses == 1
         assert isinstance(ngram, AnswerNoRepeatNGram) and ngram.size == 3
+        assert isinstance(single, SingleLineAnswer) and single.banned  # the tiny tokenizer has line-break tokens
         # "prompt number i": "prompt" is a request word, so each row allows number and i once, counted
         # by canonical lemma ("number" -> "numb": lemminflect also reads it as the comparative of numb)
         assert cap.allowed == [Counter({"numb": 1, p.split()[-1]: 1}) for p in originals]
