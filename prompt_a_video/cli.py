@@ -112,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        run_lightning(None if from_console else argv)
+        from prompt_a_video.modules.chat_encoding import ExampleTooLongError
+
+        try:
+            run_lightning(None if from_console else argv)
+        except ExampleTooLongError as exc:  # a setting to change, not a crash: one line, no traceback
+            print(f"pav {command}: {exc}", file=sys.stderr)
+            return 2
         return 0
     if command in STAGES:
         run_stage(command, rest)

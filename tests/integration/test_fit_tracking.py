@@ -58,3 +58,16 @@ def test_fit_logs_run_to_sqlite_in_workdir_and_resume_reuses_it(tiny_llama_dir, 
     run = client.get_run(run.info.run_id)
     assert run.data.params["trainer.max_steps"] == "4"
     assert run.data.tags["resumed.trainer.max_steps"] == "6"
+
+
+def test_an_example_longer_than_max_length_is_refused_in_one_line(tiny_llama_dir, tmp_path, monkeypatch, capsys):
+    """Never cut: the fit stops before its first step and names the setting and the longest prompt."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    capsys.readouterr()
+    assert _fit(tiny_llama_dir, "--trainer.max_steps", "1", "--model.init_args.max_length", "64") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("pav fit: model.init_args.max_length=64 is too short for the train data: its longest "
+                          "example (chat prompt + answer) is 296 tokens")
+    assert "set max_length >= 296" in err
+    assert not list(tmp_path.rglob("*.ckpt"))  # refused before any training step
