@@ -3,8 +3,9 @@
 ``FLU`` = the mean per-token log-likelihood (nats) of the rewrite under a causal LM,
 each token conditioned on the ones before it and the first on the tokenizer's BOS (or,
 lacking one, its EOS) token: ``FLU = (1/T) * sum_t log p(x_t | x_<t)``, i.e. minus the
-log of the text's perplexity. Word salad ("detail-detail-perf, mop-top, marsh") and
-token soup score low; plain descriptive English scores high. It does NOT catch
+log of the text's perplexity. Token soup and invented words score low; plain descriptive
+English scores high. Word salad written by the reference LM's own family does NOT score
+low (the LM finds its own kind of output likely: docs/results.md), and it does NOT catch
 repetition (an LM finds "detail, detail, detail" ever more likely): that is ``REP``'s
 job. Range ``(-inf, 0]``, higher is better; on SmolLM2-135M fluent prompts score about
 -2 to -4 (docs/rewards.md has the measured distribution).
