@@ -1,0 +1,53 @@
+"""Where the text floors sit: REP, LEAK, INT and FLU on real refiners' rewrites.
+
+    .venv/bin/python scripts/text_checks_calibration.py ../shared/data/vbench_prompt_refinements.jsonl --rows 300
+
+Reads a JSON Lines file of ``{"prompt": str, "refinements": {name: str}}`` (the shared
+VBench refinements: GPT-4o, Wan2.1's extender, HunyuanVideo's rewriter) and prints, per
+refiner and for the originals, the min / 1% / 5% / 50% / 95% quantiles (lower order
+statistic) of each measure, and how many rewrites fall at or under each floor
+(``TEXT_FLOORS``). FLU uses the smollm2-135m-instruct asset (`pav assets install`).
+The table in docs/rewards.md ("Calibration") is this script's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+QUANTILES = (0.0, 0.01, 0.05, 0.5, 0.95)
+
+
+def quantiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    return " / ".join(f"{ordered[int(q * (len(ordered) - 1))]:.3g}" for q in QUANTILES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", help="JSON Lines with prompt and refinements")
+    parser.add_argument("--rows", type=int, default=300, help="first N rows")
+    args = parser.parse_args()
+
+    from prompt_a_video.rewards.text import TEXT_FLOORS, FluencyScorer, intent_score, leakage_score, repetition_score
+
+    with open(args.file, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()][: args.rows]
+    fluency = FluencyScorer()
+    names = list(rows[0]["refinements"])
+    print(f"{len(rows)} rows of {args.file}; floors {TEXT_FLOORS}")
+    print("| texts | REP | LEAK | INT | FLU | at/under floor: REP, LEAK, INT, FLU |")
+    print("|---|---|---|---|---|---|")
+    for name in [*names, "original"]:
+        pairs = [(r["prompt"], r["prompt"] if name == "original" else r["refinements"][name]) for r in rows]
+        scores = {"REP": [repetition_score(t) for _, t in pairs],
+                  "LEAK": [leakage_score(t, o) for o, t in pairs],
+                  "INT": [intent_score(o, t) for o, t in pairs],
+                  "FLU": fluency([t for _, t in pairs]).tolist()}
+        under = ", ".join(str(sum(v <= TEXT_FLOORS[d] for v in scores[d])) for d in ("REP", "LEAK", "INT", "FLU"))
+        print(f"| {name} | " + " | ".join(quantiles(scores[d]) for d in ("REP", "LEAK", "INT", "FLU")) +
+              f" | {under} |")
+
+
+if __name__ == "__main__":
+    main()
