@@ -6,9 +6,9 @@ import torch
 
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.rewards.offline._frames import settings_string
+from prompt_a_video.rewards.text.rendered import rendered_prompts
 from prompt_a_video.video import Video
 
-META_KEY = "prompt"
 
 
 class PromptFidelityReward(Reward):
@@ -83,16 +83,7 @@ class PromptFidelityReward(Reward):
         return torch.cat(out)
 
     def score_batch(self, videos: list[Video], prompts: list[str]) -> dict[str, torch.Tensor]:
-        rendered = []
-        for video in videos:
-            meta = getattr(video, "meta", None)
-            text = meta.get(META_KEY) if isinstance(meta, dict) else None
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"video.meta[{META_KEY!r}] (the prompt the video was rendered from) is missing or not a "
-                    f"string (got {type(text).__name__}); the generator must record the prompt it rendered"
-                )
-            rendered.append(text)
+        rendered = rendered_prompts(videos)
         # One pass over originals + rendered; identical texts embed identically.
         e = self.embed(list(prompts) + rendered)
         n = len(videos)
