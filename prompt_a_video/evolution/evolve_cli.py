@@ -19,35 +19,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prompt_a_video.evolution.base import Operator
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.scoring.distributed import TrainerOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainerOptions:
-    """The Lightning Trainer settings that place the evolution processes.
-
-    Args:
-        accelerator: ``cpu``, ``gpu``, ``auto``... The generator and rewards place
-            themselves by their own ``device`` settings; with ``gpu`` and several devices
-            Lightning makes each process's GPU the current one, so ``cuda`` there means
-            that process's GPU.
-        devices: processes per node (or ``auto``, or a device list such as ``"0,1"``).
-        num_nodes: machines.
-        strategy: ``auto`` (one process), ``ddp`` (one process per device, the script
-            relaunched), ``ddp_spawn``...
-    """
-
-    accelerator: str = "cpu"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
 
 
 def evolve(
@@ -110,18 +89,14 @@ def evolve(
         ``mean_candidates``, ``mean_original_reward``, ``mean_gain``) and
         ``best_reward/<i>`` per iteration; {} on the other ranks.
     """
-    import warnings
-
-    import lightning.pytorch as pl
-
     from prompt_a_video.data import load_prompts
-    from prompt_a_video.evolution.evolve_module import EvolveModule, EvolvePromptData
+    from prompt_a_video.evolution.evolve_module import evolve_batch
     from prompt_a_video.evolution.loop import EvolutionLoop
-    from prompt_a_video.evolution.shards import completed_prompts, merge_shards, shard_path
-    from prompt_a_video.stage_runner import tracked_stage
+    from prompt_a_video.evolution.shards import pool_output
+    from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
     out_path = Path(out)
-    shard_path(out_path, 0)  # validates the suffix before any work
+    output = pool_output(out_path)  # validates the suffix before any work
     items = load_prompts(prompts, errors=errors)[:limit]
     sources = list(dict.fromkeys(item.prompt for item in items))
     if len(sources) < len(items):
@@ -135,31 +110,20 @@ def evolve(
                          proposals_per_iteration=proposals_per_iteration, top_k=top_k, seeds=seeds,
                          operator_seed=operator_seed, keep_original_as_best=keep_original_as_best,
                          render_batch_size=render_batch_size, batch_across_prompts=batch_across_prompts)
-    data = EvolvePromptData(sources, out, batch_size=batch_size, retry_failed=retry_failed)
-    module = EvolveModule(loop, out, progress=progress)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=r".*`use_distributed_sampler=False`.*")
-        warnings.filterwarnings("ignore", message=r"predict returned None")  # records go to shards
-        # No logger, checkpoints or Lightning bar: records go to shards, metrics to the stage's run.
-        runner = pl.Trainer(**asdict(trainer), logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, use_distributed_sampler=False,
-                            default_root_dir=str(out_path.parent))
-        if not runner.is_global_zero:  # a process `ddp` relaunched: evolve its share, rank 0 does the rest
-            runner.predict(module, datamodule=data, return_predictions=False)
-            runner.strategy.barrier("evolve-merge")
-            return {}
-        left = len(sources) - len(completed_prompts(out, retry_failed=retry_failed) & set(sources))
+    runner = make_trainer(trainer, out_path.parent)
+    if runner.is_global_zero:
+        left = len(set(sources) - output.done(retry_failed=retry_failed))
         log.info("evolve: %d source prompts, %d left to evolve -> %s", len(sources), left, out)
-        with tracked_stage("evolve", experiment=experiment) as mlflow:
-            mlflow.set_tags({"pav.evolve.backbone": generator.fingerprint[:5000],
-                             "pav.evolve.reward": reward.fingerprint[:5000],
-                             "pav.evolve.operator": operator.fingerprint[:5000]})
-            if left:
-                runner.predict(module, datamodule=data, return_predictions=False)
-                runner.strategy.barrier("evolve-merge")  # every shard is complete past this line
-            report = merge_shards(out, sources)
-            summary = _log_pool(mlflow, out_path, iterations)
+    with rank_zero_tracked(runner, "evolve", experiment=experiment) as mlflow:
+        mlflow.set_tags({"pav.evolve.backbone": generator.fingerprint[:5000],
+                         "pav.evolve.reward": reward.fingerprint[:5000],
+                         "pav.evolve.operator": operator.fingerprint[:5000]})
+        report = run_sharded(runner, sources, sources, evolve_batch(loop, progress and runner.is_global_zero),
+                             output, batch_size=batch_size, retry_failed=retry_failed, desc="evolve", unit="prompt",
+                             progress=progress)
+        if not runner.is_global_zero:  # rank 0 reports
+            return {}
+        summary = _log_pool(mlflow, out_path, iterations)
     print(f"evolve: {summary['n_prompts']:.0f} prompts, {summary['n_with_best']:.0f} with a best, "
           f"{summary['n_failed']:.0f} failed, mean gain {summary['mean_gain']:.4f} "
           f"({report.duplicates} duplicate records dropped) -> {out}")

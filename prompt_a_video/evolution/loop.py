@@ -44,11 +44,10 @@ from prompt_a_video.data import Candidate, PoolRecord
 from prompt_a_video.evolution.base import Operator, Scored
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.scoring import FLOORS_KEY, REWARD_KEY, Item, ScoringEngine, ScoringSettings, SeedMean
+from prompt_a_video.scoring.items import average_over_seeds
 
 log = logging.getLogger(__name__)
-
-#: Keys of a composite reward's output that are not per-dimension scores.
-REWARD_KEY, FLOORS_KEY = "reward", "passes_floors"
 
 
 def derive_seed(base: int, prompt: str, iteration: int) -> int:
@@ -158,6 +157,8 @@ class EvolutionLoop:
             raise ValueError(f"EvolutionLoop.reward: {type(reward).__name__} provides {list(reward.dimensions)}, "
                              f"but evolution ranks by an aggregate {REWARD_KEY!r}: use a CompositeReward")
         self.generator, self.reward, self.operator = generator, reward, operator
+        # The caller wraps the cache (or not); the engine batches and isolates failures.
+        self.engine = ScoringEngine(generator, reward, ScoringSettings(batch_size=render_batch_size, use_cache=False))
         self.iterations, self.proposals_per_iteration, self.top_k = iterations, proposals_per_iteration, top_k
         self.seeds = [0] if not seeds else [int(s) for s in seeds]
         self.operator_seed = int(operator_seed)
@@ -232,7 +233,7 @@ class EvolutionLoop:
                       s.original[:60], iteration, len(proposals) - len(fresh), len(proposals))
         return fresh
 
-    # --- rendering and scoring, batched across sources ---------------------------------
+    # --- rendering and scoring, through the engine ------------------------------------
     def _render_and_score(self, requests: list[tuple[_Source, str]], iteration: int) -> None:
         """Render each (source, prompt) with every seed, score it against its source's
         original, append the candidates (means over seeds) to their sources.
@@ -250,84 +251,31 @@ class EvolutionLoop:
             self._render_and_score_group(group, iteration)
 
     def _render_and_score_group(self, requests: list[tuple[_Source, str]], iteration: int) -> None:
-        """Each distinct text is rendered once per seed (sources may share a proposal), in
-        chunks of ``render_batch_size`` that are scored before the next chunk is rendered,
-        so at most one chunk of videos is held in memory."""
+        """One engine call for the group: each distinct text rendered once per seed (in
+        chunks of ``render_batch_size``), scored against each requesting source's original.
+        A render failure ends its source; a score failure leaves a NaN candidate."""
+        requests = [(s, p) for s, p in requests if s.error is None]
         if not requests:
             return
         for s, prompt in requests:
             s.seen.add(_normal(prompt))
-        per_seed: list[list[dict[str, float] | None]] = []
-        for seed in self.seeds:
-            row: list[dict[str, float] | None] = [None] * len(requests)
-            texts = list(dict.fromkeys(p for s, p in requests if s.error is None))
-            for chunk in self._chunks(len(texts)):
-                videos, render_errors = self._render([texts[i] for i in chunk], seed)
-                for s, p in requests:
-                    if p in render_errors:
-                        s.fail(f"the generator failed at iteration {iteration} on {p!r:.120} (seed {seed}): "
-                               f"{render_errors[p]}")
-                todo = [i for i, (s, p) in enumerate(requests) if p in videos and s.error is None]
-                results = self._score([videos[requests[i][1]] for i in todo],
-                                      [requests[i][0].original for i in todo])
-                for i, (values, failure) in zip(todo, results):
-                    row[i] = values
-                    if failure is not None:
-                        requests[i][0].score_failures[requests[i][1]] = failure
-            per_seed.append(row)
-        for i, (s, prompt) in enumerate(requests):
-            if s.error is None and all(row[i] is not None for row in per_seed):
-                s.candidates.append(self._candidate(prompt, iteration, [row[i] for row in per_seed]))
+        items = [Item(p, s.original, seed, key=str(i)) for seed in self.seeds for i, (s, p) in enumerate(requests)]
+        results = self.engine.score(items)
+        for scored in results:
+            s, prompt = requests[int(scored.item.key)]
+            if scored.render_failed:
+                s.fail(f"the generator failed at iteration {iteration} on {prompt!r:.120} (seed {scored.item.seed}): "
+                       f"{scored.failure.removeprefix('render: ')}")
+            elif scored.failed:
+                s.score_failures.setdefault(prompt, scored.failure.removeprefix("score: "))
+        for mean in average_over_seeds(results):
+            s, prompt = requests[int(mean.key)]
+            if s.error is None:
+                s.candidates.append(self._candidate(prompt, iteration, mean))
 
-    def _candidate(self, prompt: str, iteration: int, runs: list[dict[str, float]]) -> Candidate:
-        dims = list(dict.fromkeys(d for r in runs for d in r))
-        mean = {d: sum(r.get(d, math.nan) for r in runs) / len(runs) for d in dims}
-        if FLOORS_KEY in mean:  # must pass with every seed
-            mean[FLOORS_KEY] = min(r.get(FLOORS_KEY, 0.0) for r in runs)
-        reward = mean.pop(REWARD_KEY, math.nan)
-        return Candidate(prompt, iteration, mean, reward)
-
-    def _chunks(self, n: int) -> list[range]:
-        step = self.render_batch_size or max(n, 1)
-        return [range(a, min(a + step, n)) for a in range(0, n, step)]
-
-    def _render(self, texts: list[str], seed: int) -> tuple[dict[str, Any], dict[str, str]]:
-        """``({text: Video}, {text: error})``; a failed batch is retried one text at a time."""
-        try:
-            out = self.generator.generate(texts, seed)
-            if len(out) != len(texts):
-                raise RuntimeError(f"generate returned {len(out)} videos for {len(texts)} prompts")
-            return dict(zip(texts, out)), {}
-        except Exception as err:
-            if len(texts) == 1:
-                return {}, {texts[0]: f"{type(err).__name__}: {err}"}
-            log.warning("evolve: a batch of %d renders failed (%s: %s); rendering them one by one",
-                        len(texts), type(err).__name__, err)
-        videos: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for text in texts:
-            try:
-                (videos[text],) = self.generator.generate([text], seed)
-            except Exception as err:  # this text's source fails, the others go on
-                errors[text] = f"{type(err).__name__}: {err}"
-        return videos, errors
-
-    def _score(self, videos: list[Any], originals: list[str]) -> list[tuple[dict[str, float], str | None]]:
-        """Per item: (scores incl. ``reward``, failure reason or None). ``Reward.score``
-        already isolates items; a call that still raises is retried item by item."""
-        if not videos:
-            return []
-        try:
-            scores = self.reward.score(videos, originals)
-            return [(scores.item(j), scores.failures.get(j)) for j in range(len(videos))]
-        except Exception as err:
-            log.warning("evolve: scoring a batch of %d raised (%s: %s); scoring them one by one",
-                        len(videos), type(err).__name__, err)
-        out: list[tuple[dict[str, float], str | None]] = []
-        for video, original in zip(videos, originals):
-            try:
-                scores = self.reward.score([video], [original])
-                out.append((scores.item(0), scores.failures.get(0)))
-            except Exception as err:  # NaN: a failed candidate, or a failed source if original
-                out.append(({REWARD_KEY: math.nan}, f"{type(err).__name__}: {err}"))
-        return out
+    @staticmethod
+    def _candidate(prompt: str, iteration: int, mean: SeedMean) -> Candidate:
+        scores = dict(mean.scores)
+        if mean.passes_floors is not None:  # must pass with every seed
+            scores[FLOORS_KEY] = float(mean.passes_floors)
+        return Candidate(prompt, iteration, scores, mean.reward)

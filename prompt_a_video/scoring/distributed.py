@@ -1,0 +1,184 @@
+"""Work spread over Lightning ranks: ``Trainer.predict`` with per-rank shards.
+
+A stage hands :func:`run_sharded` its units of work (prompts to evolve, rewrites to
+render, prompts to sample pairs for), a key per unit, and a ``process`` function that
+turns a batch of units into output records. Lightning runs the processes
+(``--trainer.devices N --trainer.num_nodes M --trainer.strategy ddp``: N*M ranks, no code
+change); rank ``r`` of ``W`` processes the units ``r, r+W, ...`` still to do and appends
+each record to its shard (:mod:`~prompt_a_video.scoring.shards`); after a barrier rank 0
+merges the shards into ``OUT`` in the order of the work, and every rank reads the merged
+records back. A run killed at any point and restarted skips what any shard or ``OUT``
+already holds and ends with the bytes of an uninterrupted run, when ``process`` is
+deterministic per unit (it must not depend on which other units share its batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+from prompt_a_video.scoring.shards import MergeReport, ShardedOutput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerOptions:
+    """The Lightning Trainer settings that place a stage's processes.
+
+    Args:
+        accelerator: ``cpu``, ``gpu``, ``auto``... The generator and rewards place
+            themselves by their own ``device`` settings; with ``gpu`` and several devices
+            Lightning makes each process's GPU the current one, so ``cuda`` there means
+            that process's GPU.
+        devices: processes per node (or ``auto``, or a device list such as ``"0,1"``).
+        num_nodes: machines.
+        strategy: ``auto`` (one process), ``ddp`` (one process per device, the script
+            relaunched), ``ddp_spawn``...
+    """
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+
+
+def make_trainer(options: TrainerOptions, root: str | Path) -> pl.Trainer:
+    """A predict-only Trainer: no logger, checkpoints or Lightning bar (records go to
+    shards, metrics to the stage's own MLflow run). Make one per command and reuse it for
+    every sharded job of the command: the process group lives as long as it does."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*`use_distributed_sampler=False`.*")
+        return pl.Trainer(**asdict(options), logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, use_distributed_sampler=False, default_root_dir=str(root))
+
+
+class ShardedWorkData(pl.LightningDataModule):
+    """The units not yet in the output, split over the ranks.
+
+    Rank 0 decides what is left and broadcasts it, so every rank splits the same list
+    even while another has started writing. Rank ``r`` of ``W`` gets units ``r, r+W, ...``:
+    a plain split without the padding a ``DistributedSampler`` adds (that would do some
+    units twice; the trainer runs with ``use_distributed_sampler=False``).
+    """
+
+    def __init__(self, units: Sequence[Any], keys: Sequence[str], output: ShardedOutput, batch_size: int = 1,
+                 retry_failed: bool = False) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.units, self.keys, self.output = list(units), list(keys), output
+        self.batch_size, self.retry_failed = batch_size, retry_failed
+        self.assigned: list[Any] = []
+
+    def todo(self) -> list[int]:
+        done = self.output.done(retry_failed=self.retry_failed)
+        return [i for i, key in enumerate(self.keys) if key not in done]
+
+    def setup(self, stage: str) -> None:
+        trainer = self.trainer
+        todo = self.todo() if trainer is None or trainer.is_global_zero else None
+        if trainer is not None:
+            todo = trainer.strategy.broadcast(todo, src=0)
+            todo = todo[trainer.global_rank::trainer.world_size]
+        self.assigned = [self.units[i] for i in todo]
+
+    def predict_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        return DataLoader(self.assigned, batch_size=self.batch_size, shuffle=False, collate_fn=list)
+
+
+class ShardedWorkModule(pl.LightningModule):
+    """Runs ``process`` on each predict batch and appends its records to this rank's
+    shard, flushed per record. ``predict_step`` returns None (records go to the shard)."""
+
+    def __init__(self, process: Callable[[list[Any]], Iterable[dict]], output: ShardedOutput,
+                 desc: str = "work", unit: str = "item", progress: bool = True) -> None:
+        super().__init__()
+        self.process, self.output = process, output
+        self.desc, self.unit, self.progress = desc, unit, progress
+        self._writer = None
+        self._bar = None
+
+    def on_predict_start(self) -> None:
+        if self.progress and self.trainer.is_global_zero:
+            from tqdm.auto import tqdm
+
+            loader = self.trainer.predict_dataloaders
+            total = len(loader.dataset) if hasattr(loader, "dataset") else None
+            where = f" (rank 0 of {self.trainer.world_size})" if self.trainer.world_size > 1 else ""
+            self._bar = tqdm(total=total, desc=f"{self.desc}{where}", unit=self.unit)
+
+    def predict_step(self, batch: list[Any], batch_idx: int) -> None:
+        from prompt_a_video.data import JsonlWriter
+
+        records = list(self.process(batch))
+        if self._writer is None:  # opened on first use: a rank with nothing to do writes no shard
+            self._writer = JsonlWriter(self.output.shard(self.global_rank))
+        for record in records:
+            self._writer.write(record)
+        if self._bar is not None:
+            self._bar.update(len(batch))
+
+    def teardown(self, stage: str) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str],
+                process: Callable[[list[Any]], Iterable[dict]], output: ShardedOutput, *, batch_size: int = 1,
+                retry_failed: bool = False, desc: str = "work", unit: str = "item",
+                progress: bool = True) -> MergeReport | None:
+    """Process every unit not yet in ``output`` over the trainer's ranks, then merge.
+
+    Collective: every rank calls it with the same units. Returns the merge report on
+    rank 0 and None elsewhere; past the call, ``output.out`` holds every unit's records
+    on every rank.
+    """
+    import warnings
+
+    if len(units) != len(keys):
+        raise ValueError(f"run_sharded: {len(units)} units but {len(keys)} keys")
+    data = ShardedWorkData(units, keys, output, batch_size=batch_size, retry_failed=retry_failed)
+    module = ShardedWorkModule(process, output, desc=desc, unit=unit, progress=progress)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r"predict returned None")  # records go to shards
+        warnings.filterwarnings("ignore", message=r".*Total length of `DataLoader` across ranks is zero.*")
+        trainer.predict(module, datamodule=data, return_predictions=False)
+    trainer.strategy.barrier(f"{desc}-merge")  # every shard is complete past this line
+    report = output.merge(keys) if trainer.is_global_zero else None
+    trainer.strategy.barrier(f"{desc}-merged")  # every rank may read OUT past this line
+    return report
+
+
+class _Untracked:
+    """Stands in for the ``mlflow`` module on ranks other than 0: logging is rank 0's."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+@contextlib.contextmanager
+def rank_zero_tracked(trainer: pl.Trainer, stage: str, params: dict | None = None, **kwargs) -> Iterator[Any]:
+    """``tracked_stage`` on rank 0, a no-op stand-in elsewhere (one MLflow run per stage)."""
+    if not trainer.is_global_zero:
+        yield _Untracked()
+        return
+    from prompt_a_video.stage_runner import tracked_stage
+
+    with tracked_stage(stage, params, **kwargs) as mlflow:
+        yield mlflow
