@@ -1,8 +1,12 @@
 """The GPU pipeline recipes (experiments/pipeline/*.yaml): cost header and the paper's components.
 
+Each recipe holds only what its backbone changes and is stacked on the paper's shared
+setup: ``pav pipeline -c experiments/pipeline/paper-base.yaml -c experiments/pipeline/R.yaml``.
 tests/unit/test_experiments.py already runs every YAML's header command with
 ``--print_config``. Here, what a user of a recipe relies on: the header is the exact
-command with the recipe's own work directory; ``# gpu-hours:`` parses and agrees with the
+stacked command with the recipe's own work directory; stacking resolves to what the two
+files merged by hand into one would (so nothing of the base leaks into what a recipe
+restates); ``# gpu-hours:`` parses and agrees with the
 recipe's sizes times its stated ``# render-cost:`` (so changed sizes cannot leave a stale
 estimate); every section is valid for the stage it feeds; and the components are the
 paper's: VideoScore + aesthetic + MPS with the paper's presets, GPT-4o through the
@@ -21,7 +25,10 @@ import yaml
 from prompt_a_video import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted((ROOT / "experiments" / "pipeline").glob("*.yaml"))
+BASE = ROOT / "experiments" / "pipeline" / "paper-base.yaml"
+RECIPES = sorted(p for p in (ROOT / "experiments" / "pipeline").glob("*.yaml") if p != BASE)
+# dict-typed sections of `pav pipeline`: a later -c file replaces them whole
+DICT_SECTIONS = {"evolve", "sft", "dpo", "pairs"}
 # recipe -> the real model it renders with (a hub id the generator's docs list)
 BACKBONES = {
     "cogvideox-5b": "THUDM/CogVideoX-5b",
@@ -50,19 +57,41 @@ def header(path: Path, pattern: re.Pattern) -> re.Match:
     return found[0]
 
 
-def assert_prints_config(path: Path, capsys) -> None:
-    """`pav pipeline -c FILE --workdir DIR --print_config` (the header command) succeeds."""
-    argv = shlex.split(path.read_text(encoding="utf-8").splitlines()[0][2:])[1:]
+def stacked_command(path: Path) -> str:
+    return (f"# pav pipeline -c {BASE.relative_to(ROOT)} -c experiments/pipeline/{path.name} "
+            f"--workdir runs/{path.stem}")
+
+
+def printed_config(argv: list[str], capsys) -> dict:
+    """`pav ARGV --print_config`, parsed."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         cli.main([*argv, "--print_config"])
     captured = capsys.readouterr()
     assert stop.value.code in (0, None), captured.err
-    assert yaml.safe_load(captured.out)["generator"]["class_path"]
+    return yaml.safe_load(captured.out)
+
+
+def assert_prints_config(path: Path, capsys) -> dict:
+    """`pav pipeline -c BASE -c FILE --workdir DIR --print_config` (the header command) succeeds."""
+    config = printed_config(shlex.split(path.read_text(encoding="utf-8").splitlines()[0][2:])[1:], capsys)
+    assert config["generator"]["class_path"]
+    return config
+
+
+def merged(base, over):
+    """Two YAML trees merged by hand the way the recipes' header documents stacking: a
+    component keeps merging its init_args while its class_path stays; a new class_path, a
+    list or a scalar replaces what was there."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    if base.get("class_path", over.get("class_path")) != over.get("class_path", base.get("class_path")):
+        return over
+    return {**base, **{k: merged(base[k], v) if k in base else v for k, v in over.items()}}
 
 
 def built(path: Path):
-    """The pipeline's arguments with their components constructed (no weights loaded)."""
+    """The pipeline's arguments (base + recipe) with their components constructed (no weights loaded)."""
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     from prompt_a_video.pipeline.pipeline_cli import pipeline
@@ -70,7 +99,8 @@ def built(path: Path):
     parser = ArgumentParser(exit_on_error=False, default_meta=False)
     parser.add_argument("-c", "--config", action=ActionConfigFile)
     parser.add_function_arguments(pipeline, as_group=False)
-    return parser.instantiate_classes(parser.parse_args(["-c", str(path.relative_to(ROOT))]))
+    stack = [a for p in (BASE, path) for a in ("-c", str(p.relative_to(ROOT)))]
+    return parser.instantiate_classes(parser.parse_args(stack))
 
 
 def fit_config(section: dict, tmp_path: Path, capsys) -> dict:
@@ -118,12 +148,34 @@ def renders(args) -> int:
 
 def test_the_recipes_of_the_issue_exist():
     assert set(BACKBONES) <= {p.stem for p in RECIPES}
+    # the base is no recipe: it names no backbone, and its header runs one recipe on it
+    assert "generator" not in yaml.safe_load(BASE.read_text(encoding="utf-8"))
+    assert BASE.read_text(encoding="utf-8").splitlines()[0] == stacked_command(ROOT / "experiments/pipeline/cogvideox-5b.yaml")
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_header_is_the_stacked_command_and_its_config_parses(path, tmp_path, capsys):
+    assert path.read_text(encoding="utf-8").splitlines()[0] == stacked_command(path)
+    config = assert_prints_config(path, capsys)
+    assert config["workdir"] == f"runs/{path.stem}" and config["experiment"] == path.stem
+    # the resolved config is a whole recipe: it parses alone and resolves to itself
+    resolved = tmp_path / "resolved.yaml"
+    resolved.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    assert printed_config(["pipeline", "-c", str(resolved)], capsys) == config
+    # stacking resolves exactly as the two files merged into one would: nothing of the
+    # base leaks into what the recipe restates (a restated list of components keeps, item
+    # by item, the base item's init_args that the new class accepts, unless stated)
+    base, recipe = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (BASE, path))
+    one = {**base, **{k: v if k in DICT_SECTIONS else merged(base.get(k), v) for k, v in recipe.items()}}
+    one_file = tmp_path / "one-file.yaml"
+    one_file.write_text(yaml.safe_dump(one, sort_keys=False), encoding="utf-8")
+    assert printed_config(["pipeline", "-c", str(one_file), "--workdir", f"runs/{path.stem}"], capsys) == config
+    # the recipe holds only what differs: no section restated exactly as the base has it
+    assert not [k for k, v in recipe.items() if k in base and v == base[k]], f"{path.name} repeats the base"
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_gpu_hours_header_agrees_with_the_recipe_sizes(path, capsys):
-    assert path.read_text(encoding="utf-8").splitlines()[0] == (
-        f"# pav pipeline -c experiments/pipeline/{path.name} --workdir runs/{path.stem}")
     hours = float(header(path, GPU_HOURS)["hours"])
     assert hours > 0
     seconds = float(header(path, RENDER_COST)["seconds"])
@@ -172,7 +224,8 @@ def test_components_are_the_papers(path):
         assert isinstance(operator, ChatAPIOperator) and operator.model == "gpt-4o"
         assert operator._api_key is None and operator.api_key_env == "OPENAI_API_KEY"
     assert isinstance(args.evaluation.extra_methods["gpt-4o"], OperatorRewrite)
-    assert not re.search(r"^\s*api_key\s*:", path.read_text(encoding="utf-8"), re.M), "API keys never go in a YAML"
+    for written in (BASE, path):
+        assert not re.search(r"^\s*api_key\s*:", written.read_text(encoding="utf-8"), re.M), "API keys never go in a YAML"
 
     rule = section_options(pairs, args.pairs, "pairs")["rule"]
     assert isinstance(rule, PaperPairRule)
