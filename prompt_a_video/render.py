@@ -9,7 +9,10 @@ building block of evolution and evaluation. Both components are chosen in YAML b
 Output (``--out DIR``):
 - ``DIR/scores.jsonl``: one record per (prompt, seed): ``{"id", "prompt", "seed",
   "video", "scores": {dim: float}, "reward", "failure", "meta"}``, appended and flushed
-  record by record; a rerun skips the (prompt, seed) pairs already there.
+  record by record (per-rank shards ``scores.rank{r}.jsonl`` while running, merged in
+  the order of the prompt set at the end); a rerun skips the (prompt, seed) pairs
+  already there. ``--trainer.devices 2 --trainer.strategy ddp`` splits the work over two
+  processes and writes the same records.
 - ``DIR/videos/*.mp4`` when ``save_videos`` (H.264 where available).
 Renders and scores go through the render cache unless ``use_cache`` is false.
 """
@@ -23,6 +26,8 @@ from pathlib import Path
 
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.scoring.distributed import TrainerOptions
+from prompt_a_video.scoring.items import FLOORS_KEY, Scored
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +36,24 @@ def record_id(prompt: str, seed: int) -> str:
     return f"s{seed}:{prompt}"
 
 
-def video_filename(prompt: str, seed: int) -> str:
-    import hashlib
+def scores_output(out_dir: Path):
+    """``DIR/scores.jsonl`` with its per-rank shards, keyed by record id."""
+    from prompt_a_video.scoring.shards import ShardedOutput
 
-    slug = "".join(c if c.isalnum() else "-" for c in prompt.lower())[:40].strip("-")
-    digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
-    return f"{slug}-{digest}-s{seed}.mp4"
+    return ShardedOutput(out_dir / "scores.jsonl", key=lambda record: record["id"],
+                         failed=lambda record: record.get("failure") is not None, what="render: scores")
+
+
+def render_record(scored: Scored) -> dict:
+    """One line of ``scores.jsonl``; ``scores`` keeps the floor flag as 1.0/0.0 so the
+    summary's ``passes_floors`` is the share of videos above the floors."""
+    scores = scored.json_scores()
+    if scored.passes_floors is not None:
+        scores[FLOORS_KEY] = float(scored.passes_floors)
+    item = scored.item
+    return {"id": item.key, "prompt": item.text, "seed": item.seed,
+            "video": f"videos/{scored.video_file}" if scored.video_file else None,
+            "scores": scores, "reward": scored.reward, "failure": scored.failure, "meta": scored.meta}
 
 
 def render(
@@ -51,6 +68,8 @@ def render(
     use_cache: bool = True,
     cache_root: str | None = None,
     errors: str = "raise",
+    retry_failed: bool = False,
+    trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
     experiment: str = "render",
 ) -> dict[str, float]:
     """Render a prompt set with a backbone and score every video with a reward set.
@@ -68,65 +87,46 @@ def render(
         use_cache: go through the render-and-score cache.
         cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
         errors: `raise` on a malformed prompt line, or `skip` it with a warning.
+        retry_failed: render again the (prompt, seed) pairs an earlier run recorded as failed.
+        trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``).
         experiment: MLflow experiment name.
 
     Returns:
-        the mean of every score dimension and of `reward`, plus `n` and `failed`.
+        the mean of every score dimension and of `reward`, plus `n` and `failed` (rank 0;
+        {} on the other ranks).
     """
-    from tqdm.auto import tqdm
-
-    from prompt_a_video.data import JsonlWriter, iter_jsonl, load_prompts
-    from prompt_a_video.stage_runner import tracked_stage
+    from prompt_a_video.data import load_prompts
+    from prompt_a_video.scoring import Item, ScoringEngine, ScoringSettings
+    from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
     seeds = [0] if not seeds else list(seeds)
     items = load_prompts(prompts, errors=errors)[:limit]
     out_dir = Path(out)
-    (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    scores_path = out_dir / "scores.jsonl"
-    if use_cache:
-        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+    output = scores_output(out_dir)
+    engine = ScoringEngine(generator, reward, ScoringSettings(batch_size, use_cache, cache_root))
+    work = [Item(item.prompt, item.prompt, seed, record_id(item.prompt, seed)) for seed in seeds for item in items]
+    work = list({w.key: w for w in work}.values())  # a repeated prompt is rendered once
 
-        cache = RenderCache(cache_root)
-        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
+    def process(batch: list[Item]) -> list[dict]:
+        return [render_record(s) for s in engine.score(batch, video_dir=out_dir / "videos" if save_videos else None)]
 
-    writer = JsonlWriter(scores_path)  # opening repairs a line cut off by a killed run
-    done = {rec["id"] for _, rec in iter_jsonl(scores_path)} if scores_path.stat().st_size else set()
-    todo = [(seed, item.prompt) for seed in seeds for item in items if record_id(item.prompt, seed) not in done]
-    log.info("render: %d (prompt, seed) pairs, %d already in %s", len(items) * len(seeds), len(done), scores_path)
-
-    with tracked_stage("render", experiment=experiment) as mlflow, writer:
-        progress = tqdm(total=len(todo), desc="render+score", unit="video")
-        by_seed: dict[int, list[str]] = defaultdict(list)
-        for seed, prompt in todo:
-            by_seed[seed].append(prompt)
-        for seed, seed_prompts in by_seed.items():
-            for start in range(0, len(seed_prompts), batch_size):
-                batch = seed_prompts[start:start + batch_size]
-                videos = generator.generate(batch, seed)
-                scores = reward.score(videos, batch)
-                for i, (prompt, video) in enumerate(zip(batch, videos)):
-                    name = None
-                    if save_videos:
-                        from prompt_a_video.video_io import write_mp4
-
-                        name = f"videos/{video_filename(prompt, seed)}"
-                        write_mp4(video, out_dir / name)
-                    item_scores = scores.item(i)
-                    total = item_scores.pop("reward", None)
-                    writer.write({
-                        "id": record_id(prompt, seed), "prompt": prompt, "seed": seed, "video": name,
-                        "scores": item_scores,
-                        "reward": None if total is None or math.isnan(total) else total,
-                        "failure": scores.failures.get(i), "meta": video.meta,
-                    })
-                progress.update(len(batch))
-        progress.close()
-        summary = summarize(scores_path)
+    runner = make_trainer(trainer, out_dir)
+    if runner.is_global_zero:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log.info("render: %d (prompt, seed) pairs, %d already in %s", len(work),
+                 len(output.done(retry_failed=retry_failed) & {w.key for w in work}), output.out)
+    with rank_zero_tracked(runner, "render", experiment=experiment) as mlflow:
+        run_sharded(runner, work, [w.key for w in work], process, output, chunk_size=batch_size,
+                    retry_failed=retry_failed, desc="render+score", unit="video")
+        if not runner.is_global_zero:
+            return {}
+        summary = summarize(output.out) if output.out.exists() else {"n": 0.0, "failed": 0.0}
         mlflow.log_metrics({k if k in ("n", "failed") else f"render/{k}": v for k, v in summary.items()})
-        mlflow.log_artifact(str(scores_path))
+        if output.out.exists():
+            mlflow.log_artifact(str(output.out))
     log.info("render: %s", summary)
     print(f"render: {summary.get('n', 0):.0f} videos, mean reward {summary.get('reward', float('nan')):.4f}, "
-          f"{summary.get('failed', 0):.0f} failed -> {scores_path}")
+          f"{summary.get('failed', 0):.0f} failed -> {output.out}")
     return summary
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from prompt_a_video.evaluation.settings import EvaluationSettings
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.scoring.distributed import TrainerOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +60,23 @@ def base_model_of(refiner: str | None) -> str | None:
 def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: Reward, out: str | Path, *,
                     trained: dict[str, str], extra_refiners: dict[str, str] | None = None,
                     prompts: str | None = None, pool_path: str | Path | None = None,
-                    zero_shot_model: str | None = None, mlflow=None) -> dict[str, dict[str, Any]]:
+                    zero_shot_model: str | None = None, mlflow=None, runner=None) -> dict[str, dict[str, Any]]:
     """Evaluate every prompt set of ``settings`` into ``out/<set>`` (or ``prompts`` alone
-    into ``out``); returns set name -> metrics. Shared by `pav evaluate` and `pav pipeline`."""
+    into ``out``); returns set name -> metrics (on rank 0 of ``runner``: the predict
+    Trainer whose ranks share the work; default one process). Shared by `pav evaluate`
+    and `pav pipeline`."""
     from prompt_a_video.evaluation.runner import evaluate_methods
     from prompt_a_video.evaluation.settings import build_methods, load_eval_prompts
     from prompt_a_video.evaluation.text_checks import default_text_checks
 
-    out = Path(out)
-    if settings.use_cache:
-        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+    from prompt_a_video.scoring import ScoringEngine, ScoringSettings
+    from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer
 
-        cache = RenderCache()
-        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
+    out = Path(out)
+    engine = ScoringEngine(generator, reward, ScoringSettings(settings.batch_size, settings.use_cache,
+                                                              settings.cache_root))
+    runner = runner or make_trainer(TrainerOptions(), out)
+    rank_zero = runner.is_global_zero
     embed = None
     if settings.fidelity_model:
         from prompt_a_video.rewards.offline import PromptFidelityReward
@@ -84,12 +89,15 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
     results: dict[str, dict[str, Any]] = {}
     for name, (spec, folder) in sets.items():
         texts = load_eval_prompts(spec, None if prompts else settings.limit)
-        print(f"evaluate: {name} ({spec}): {len(texts)} prompts x {len(settings.seeds)} seeds x "
-              f"{len(methods)} methods ({', '.join(methods)}) -> {folder}", flush=True)
-        metrics = evaluate_methods(methods, texts, generator, reward, folder, seeds=list(settings.seeds),
-                                   prompt_set=f"{name} ({spec})", embed=embed, batch_size=settings.batch_size,
+        if rank_zero:
+            print(f"evaluate: {name} ({spec}): {len(texts)} prompts x {len(settings.seeds)} seeds x "
+                  f"{len(methods)} methods ({', '.join(methods)}) -> {folder}", flush=True)
+        metrics = evaluate_methods(methods, texts, engine, folder, seeds=list(settings.seeds),
+                                   prompt_set=f"{name} ({spec})", embed=embed, runner=runner,
                                    rewrite_seed=settings.rewrite_seed, pool_path=pool_path,
                                    save_videos=settings.save_videos, text_checks=checks)
+        if not rank_zero:
+            continue
         results[name] = metrics
         if mlflow is not None:
             for method, values in metrics["methods"].items():
@@ -123,6 +131,7 @@ def evaluate(
     pairs: dict | None = None,
     dpo: dict | None = None,
     dpo_rounds: int | None = None,
+    trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
 ) -> dict[str, dict[str, Any]]:
     """Compare rewrite methods (original, heuristic, zero-shot, sft, dpo, your refiners).
 
@@ -148,19 +157,22 @@ def evaluate(
         pairs: (pipeline YAML; not used here)
         dpo: (pipeline YAML; not used here)
         dpo_rounds: (pipeline YAML; not used here)
+        trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``): the
+            LLM rewriting and the rendering are split over the ranks.
     """
     from prompt_a_video.evaluation.settings import parse_refiner_args
-    from prompt_a_video.stage_runner import tracked_stage
+    from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked
 
     settings = evaluation or EvaluationSettings()
     trained = pipeline_refiners(workdir)
     extra = parse_refiner_args(refiner)
-    if not trained and not extra and workdir is not None:
+    runner = make_trainer(trainer, out)
+    if not trained and not extra and workdir is not None and runner.is_global_zero:
         print(f"evaluate: no finished refiner in {workdir}: comparing the untrained methods only", flush=True)
-    with tracked_stage("evaluate", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
+    with rank_zero_tracked(runner, "evaluate", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
         return run_evaluations(settings, generator, reward, out, trained=trained, extra_refiners=extra,
                                prompts=prompts, zero_shot_model=base_model_of(trained.get("sft")), mlflow=mlflow,
-                               pool_path=Path(workdir) / "evolve" / "pool.jsonl" if workdir else None)
+                               pool_path=Path(workdir) / "evolve" / "pool.jsonl" if workdir else None, runner=runner)
 
 
 evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (stage_runner)

@@ -21,106 +21,105 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from prompt_a_video.evaluation.methods import RewriteMethod
-from prompt_a_video.generators.base import Generator
-from prompt_a_video.rewards.base import Reward
 from prompt_a_video.rewards.text.checks import TextChecks
+from prompt_a_video.scoring.engine import ScoringEngine
 
 log = logging.getLogger(__name__)
 
 REWRITE_CHUNK = 16  # prompts per rewrite call: small enough that a crash loses little
 
 
+def _key(method: str, prompt: str, sample: int) -> str:
+    return f"{method}\x1f{prompt}\x1f{sample}"
+
+
+def _record_key(record: dict) -> str:
+    return _key(record["method"], record["prompt"], record["sample"])
+
+
+def _output(path: Path, failed=lambda record: False):
+    from prompt_a_video.scoring.shards import ShardedOutput
+
+    return ShardedOutput(path, key=_record_key, failed=failed, what="evaluate:")
+
+
 def write_rewrites(methods: Mapping[str, RewriteMethod], prompts: list[str], samples: int, path: Path,
-                   seed: int = 0) -> list[dict[str, Any]]:
-    """Ask each method for ``samples`` rewrites of every prompt not yet in ``path``."""
-    from tqdm.auto import tqdm
+                   seed: int = 0, runner=None) -> list[dict[str, Any]]:
+    """Ask each method for ``samples`` rewrites of every prompt not yet in ``path``.
 
-    from prompt_a_video.data import JsonlWriter, iter_jsonl
+    The prompts are cut into fixed chunks of :data:`REWRITE_CHUNK` (the same however many
+    ranks share the work), each sampled with ``seed`` plus a hash of its prompts, so one
+    process and several write the same rewrites, and a rerun resumes chunk by chunk.
+    """
+    from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer, run_sharded
 
-    with JsonlWriter(path) as writer:  # opening repairs a line a killed run cut off
-        records = [rec for _, rec in iter_jsonl(path)] if path.stat().st_size else []
-        done = {(r["method"], r["prompt"]) for r in records}
-        for name, method in methods.items():
-            todo = [p for p in prompts if (name, p) not in done]
-            if not todo:
-                continue
-            for start in tqdm(range(0, len(todo), REWRITE_CHUNK), desc=f"rewrite {name}", unit="chunk"):
-                chunk = todo[start:start + REWRITE_CHUNK]
-                rewritten = method.rewrite(chunk, samples, seed=seed)
-                if len(rewritten) != len(chunk) or any(len(r) != samples for r in rewritten):
-                    raise RuntimeError(f"method {name!r} ({method.description}) returned "
-                                       f"{[len(r) for r in rewritten]} rewrites for {len(chunk)} prompts x {samples}")
-                for prompt, texts in zip(chunk, rewritten):
-                    for i, text in enumerate(texts):
-                        record = {"method": name, "prompt": prompt, "sample": i, "text": text.strip() or prompt}
-                        writer.write(record)
-                        records.append(record)
-            method.close()
-    wanted = set(methods)
-    return [r for r in records if r["method"] in wanted and r["prompt"] in set(prompts)]
+    runner = runner or make_trainer(TrainerOptions(), path.parent)
+    output = _output(path)
+    for name, method in methods.items():
+        keys = [tuple(_key(name, p, i) for i in range(samples)) for p in prompts]
+
+        def process(chunk: list[str], name=name, method=method) -> list[dict]:
+            return _rewrite_chunk(name, method, chunk, samples, seed)
+
+        run_sharded(runner, prompts, keys, process, output, chunk_size=REWRITE_CHUNK, desc=f"rewrite {name}",
+                    unit="prompt")
+        method.close()
+    wanted, asked = set(methods), set(prompts)
+    return [r for r in output.records() if r["method"] in wanted and r["prompt"] in asked]
 
 
-def render_and_score(rewrites: list[dict[str, Any]], generator: Generator, reward: Reward, out: Path,
-                     seeds: list[int], batch_size: int = 8, save_videos: bool = True) -> list[dict[str, Any]]:
-    """Render each rewrite with its sample's seed, score it against its original prompt."""
-    from tqdm.auto import tqdm
+def _rewrite_chunk(name: str, method: RewriteMethod, chunk: list[str], samples: int, seed: int) -> list[dict]:
+    rewritten = method.rewrite(chunk, samples, seed=seed + zlib.crc32("\n".join(chunk).encode("utf-8")))
+    if len(rewritten) != len(chunk) or any(len(r) != samples for r in rewritten):
+        raise RuntimeError(f"method {name!r} ({method.description}) returned "
+                           f"{[len(r) for r in rewritten]} rewrites for {len(chunk)} prompts x {samples}")
+    return [{"method": name, "prompt": prompt, "sample": i, "text": text.strip() or prompt}
+            for prompt, texts in zip(chunk, rewritten) for i, text in enumerate(texts)]
 
-    from prompt_a_video.data import JsonlWriter, iter_jsonl
-    from prompt_a_video.render import video_filename
 
-    path = out / "scores.jsonl"
-    (out / "videos").mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(path) as writer:
-        records = [rec for _, rec in iter_jsonl(path)] if path.stat().st_size else []
-        done = {(r["method"], r["prompt"], r["sample"]) for r in records}
-        todo = [r for r in rewrites if (r["method"], r["prompt"], r["sample"]) not in done]
-        progress = tqdm(total=len(todo), desc="render+score", unit="video")
-        for seed_index, seed in enumerate(seeds):
-            items = [r for r in todo if r["sample"] == seed_index]
-            for start in range(0, len(items), batch_size):
-                batch = items[start:start + batch_size]
-                videos = generator.generate([r["text"] for r in batch], seed)
-                scores = reward.score(videos, [r["prompt"] for r in batch])
-                for i, (item, video) in enumerate(zip(batch, videos)):
-                    name = None
-                    if save_videos:
-                        name = f"videos/{video_filename(item['text'], seed)}"
-                        if not (out / name).exists():  # methods that agree share a file
-                            from prompt_a_video.video_io import write_mp4
+def render_and_score(rewrites: list[dict[str, Any]], engine: ScoringEngine, out: Path, seeds: list[int],
+                     save_videos: bool = True, runner=None, retry_failed: bool = False) -> list[dict[str, Any]]:
+    """Render each rewrite with its sample's seed, score it against its original prompt.
 
-                            write_mp4(video, out / name)
-                    values = scores.item(i)
-                    total = values.pop("reward", None)
-                    values.pop("passes_floors", None)
-                    record = {**item, "seed": seed,
-                              "scores": {k: None if math.isnan(v) else v for k, v in values.items()},
-                              "reward": None if total is None or math.isnan(total) else total,
-                              "failure": scores.failures.get(i), "video": name}
-                    writer.write(record)
-                    records.append(record)
-                progress.update(len(batch))
-        progress.close()
-    keys = {(r["method"], r["prompt"], r["sample"]) for r in rewrites}
-    return [r for r in records if (r["method"], r["prompt"], r["sample"]) in keys]
+    Work is ordered by sample (so a batch shares a seed), then method, then prompt; it is
+    spread over ``runner``'s ranks and merged into ``out/scores.jsonl`` in that order.
+    """
+    from prompt_a_video.scoring import Item
+    from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer, run_sharded
+
+    runner = runner or make_trainer(TrainerOptions(), out)
+    output = _output(out / "scores.jsonl", failed=lambda record: record.get("failure") is not None)
+    work = sorted(rewrites, key=lambda r: r["sample"])  # stable: method and prompt order kept
+    by_key = {_record_key(r): r for r in work}
+    video_dir = out / "videos" if save_videos else None
+
+    def process(batch: list[dict]) -> list[dict]:
+        items = [Item(r["text"], r["prompt"], seeds[r["sample"]], _record_key(r)) for r in batch]
+        return [{**by_key[s.item.key], "seed": s.item.seed, "scores": s.json_scores(), "reward": s.reward,
+                 "failure": s.failure, "video": f"videos/{s.video_file}" if s.video_file else None}
+                for s in engine.score(items, video_dir=video_dir)]
+
+    run_sharded(runner, work, list(by_key), process, output, chunk_size=engine.settings.batch_size or len(work) or 1,
+                retry_failed=retry_failed, desc="render+score", unit="video")
+    return [r for r in output.records() if _record_key(r) in by_key]
 
 
 def evaluate_methods(
     methods: Mapping[str, RewriteMethod],
     prompts: list[str],
-    generator: Generator,
-    reward: Reward,
+    engine: ScoringEngine,
     out: str | Path,
     *,
     seeds: list[int],
     prompt_set: str,
     embed: Callable | None = None,
-    batch_size: int = 8,
+    runner=None,
     rewrite_seed: int = 0,
     pool_path: str | Path | None = None,
     save_videos: bool = True,
@@ -132,14 +131,14 @@ def evaluate_methods(
     Args:
         methods: name -> rewrite method, in table order (``original`` first by convention).
         prompts: the original prompts (distinct).
-        generator: the backbone; give it wrapped in the render cache to reuse renders.
-        reward: the reward set (a CompositeReward gives the aggregate ``reward``).
+        engine: renders and scores (the backbone, the reward set, batching and cache).
         out: the output folder.
         seeds: render seeds; each method writes ``len(seeds)`` samples per prompt.
         prompt_set: what the prompts are (recorded in metrics.json and the report).
         embed: sentence embedding ``texts -> [N, D]`` (L2-normalised) for fidelity and
             diversity; None leaves them out.
-        batch_size: videos per generate/score call.
+        runner: the predict Trainer whose ranks share the rewriting and rendering (default:
+            one process); only rank 0 writes the metrics and the report.
         rewrite_seed: seeds the methods' sampling.
         pool_path: an evolved pool whose reward-per-iteration curve goes into the report.
         save_videos: write MP4s (the report shows them).
@@ -158,11 +157,16 @@ def evaluate_methods(
         raise ValueError(f"evaluate: the prompt set {prompt_set} is empty")
     if not seeds:
         raise ValueError("evaluate: give at least one seed")
+    from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rewrites = write_rewrites(methods, prompts, len(seeds), out / "rewrites.jsonl", seed=rewrite_seed)
-    records = render_and_score(rewrites, generator, reward, out, seeds, batch_size=batch_size,
-                               save_videos=save_videos)
+    runner = runner or make_trainer(TrainerOptions(), out)
+    rewrites = write_rewrites(methods, prompts, len(seeds), out / "rewrites.jsonl", seed=rewrite_seed, runner=runner)
+    records = render_and_score(rewrites, engine, out, seeds, save_videos=save_videos, runner=runner)
+    if not runner.is_global_zero:  # rank 0 writes the metrics and the report
+        return {}
+    generator, reward = engine.generator, engine.reward
     checks = text_checks if text_checks is not None else default_text_checks()
     verdicts = rewrite_verdicts([*rewrites, *records], checks)
     # After rendering: a diffusers pipeline is loaded by now, and its tokenizer is exact.

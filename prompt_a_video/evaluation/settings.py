@@ -47,6 +47,7 @@ class EvaluationSettings:
             fluency is skipped (``metrics.json`` ``text_checks.fluency_model`` says which).
         save_videos: write MP4s (the report embeds them).
         use_cache: go through the render-and-score cache.
+        cache_root: the cache folder (default ``$PAV_CACHE_DIR/render-cache``).
         rewrite_seed: seeds the methods' sampling.
     """
 
@@ -67,6 +68,7 @@ class EvaluationSettings:
     text_fluency_model: str | None = "smollm2-135m-instruct"
     save_videos: bool = True
     use_cache: bool = True
+    cache_root: str | None = None
     rewrite_seed: int = 0
 
     def __post_init__(self) -> None:

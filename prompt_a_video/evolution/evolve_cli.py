@@ -119,7 +119,7 @@ def evolve(
                          "pav.evolve.reward": reward.fingerprint[:5000],
                          "pav.evolve.operator": operator.fingerprint[:5000]})
         report = run_sharded(runner, sources, sources, evolve_batch(loop, progress and runner.is_global_zero),
-                             output, batch_size=batch_size, retry_failed=retry_failed, desc="evolve", unit="prompt",
+                             output, chunk_size=batch_size, retry_failed=retry_failed, desc="evolve", unit="prompt",
                              progress=progress)
         if not runner.is_global_zero:  # rank 0 reports
             return {}

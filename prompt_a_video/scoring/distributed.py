@@ -2,14 +2,14 @@
 
 A stage hands :func:`run_sharded` its units of work (prompts to evolve, rewrites to
 render, prompts to sample pairs for), a key per unit, and a ``process`` function that
-turns a batch of units into output records. Lightning runs the processes
+turns a fixed chunk of units into output records. Lightning runs the processes
 (``--trainer.devices N --trainer.num_nodes M --trainer.strategy ddp``: N*M ranks, no code
 change); rank ``r`` of ``W`` processes the units ``r, r+W, ...`` still to do and appends
 each record to its shard (:mod:`~prompt_a_video.scoring.shards`); after a barrier rank 0
 merges the shards into ``OUT`` in the order of the work, and every rank reads the merged
 records back. A run killed at any point and restarted skips what any shard or ``OUT``
 already holds and ends with the bytes of an uninterrupted run, when ``process`` is
-deterministic per unit (it must not depend on which other units share its batch).
+deterministic per chunk; chunks do not depend on the number of ranks.
 """
 
 from __future__ import annotations
@@ -62,26 +62,33 @@ def make_trainer(options: TrainerOptions, root: str | Path) -> pl.Trainer:
 
 
 class ShardedWorkData(pl.LightningDataModule):
-    """The units not yet in the output, split over the ranks.
+    """The chunks of work not yet in the output, split over the ranks.
 
-    Rank 0 decides what is left and broadcasts it, so every rank splits the same list
-    even while another has started writing. Rank ``r`` of ``W`` gets units ``r, r+W, ...``:
-    a plain split without the padding a ``DistributedSampler`` adds (that would do some
-    units twice; the trainer runs with ``use_distributed_sampler=False``).
+    The units are cut into fixed chunks of ``chunk_size`` in input order, the same for
+    any number of ranks, and a chunk is processed as one batch: so a result that depends
+    on its batch (LLM sampling seeded per call, a reward that is not batch-invariant) is
+    the same in one process and in several, and in a resumed run (a chunk left half done
+    is done again whole). Rank 0 decides what is left and broadcasts it, so every rank
+    splits the same list even while another has started writing. Rank ``r`` of ``W``
+    gets chunks ``r, r+W, ...``: a plain split without the padding a
+    ``DistributedSampler`` adds (the trainer runs with ``use_distributed_sampler=False``).
     """
 
-    def __init__(self, units: Sequence[Any], keys: Sequence[str], output: ShardedOutput, batch_size: int = 1,
-                 retry_failed: bool = False) -> None:
+    def __init__(self, units: Sequence[Any], keys: Sequence[str | tuple[str, ...]], output: ShardedOutput,
+                 chunk_size: int = 1, retry_failed: bool = False) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.units, self.keys, self.output = list(units), list(keys), output
-        self.batch_size, self.retry_failed = batch_size, retry_failed
-        self.assigned: list[Any] = []
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"batch size must be an int >= 1, got {chunk_size!r}")
+        units, keys = list(units), list(keys)  # keys: a str or a tuple of str per unit
+        self.chunks = [units[i:i + chunk_size] for i in range(0, len(units), chunk_size)]
+        self.chunk_keys = [{k for unit_keys in keys[i:i + chunk_size] for k in _record_keys(unit_keys)}
+                           for i in range(0, len(units), chunk_size)]
+        self.output, self.retry_failed = output, retry_failed
+        self.assigned: list[list[Any]] = []
 
     def todo(self) -> list[int]:
         done = self.output.done(retry_failed=self.retry_failed)
-        return [i for i, key in enumerate(self.keys) if key not in done]
+        return [i for i, keys in enumerate(self.chunk_keys) if not done.issuperset(keys)]
 
     def setup(self, stage: str) -> None:
         trainer = self.trainer
@@ -89,12 +96,15 @@ class ShardedWorkData(pl.LightningDataModule):
         if trainer is not None:
             todo = trainer.strategy.broadcast(todo, src=0)
             todo = todo[trainer.global_rank::trainer.world_size]
-        self.assigned = [self.units[i] for i in todo]
+        self.assigned = [self.chunks[i] for i in todo]
+
+    def units_left(self) -> int:
+        return sum(len(chunk) for chunk in self.assigned)
 
     def predict_dataloader(self):
         from torch.utils.data import DataLoader
 
-        return DataLoader(self.assigned, batch_size=self.batch_size, shuffle=False, collate_fn=list)
+        return DataLoader(self.assigned, batch_size=1, shuffle=False, collate_fn=lambda batch: batch[0])
 
 
 class ShardedWorkModule(pl.LightningModule):
@@ -113,10 +123,13 @@ class ShardedWorkModule(pl.LightningModule):
         if self.progress and self.trainer.is_global_zero:
             from tqdm.auto import tqdm
 
-            loader = self.trainer.predict_dataloaders
-            total = len(loader.dataset) if hasattr(loader, "dataset") else None
+            data = self.trainer.datamodule
+            total = data.units_left() if isinstance(data, ShardedWorkData) else None
             where = f" (rank 0 of {self.trainer.world_size})" if self.trainer.world_size > 1 else ""
             self._bar = tqdm(total=total, desc=f"{self.desc}{where}", unit=self.unit)
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        return batch  # units of work (texts, items), not tensors: the components place themselves
 
     def predict_step(self, batch: list[Any], batch_idx: int) -> None:
         from prompt_a_video.data import JsonlWriter
@@ -138,12 +151,20 @@ class ShardedWorkModule(pl.LightningModule):
             self._bar = None
 
 
-def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str],
-                process: Callable[[list[Any]], Iterable[dict]], output: ShardedOutput, *, batch_size: int = 1,
+def _record_keys(keys: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str | tuple[str, ...]],
+                process: Callable[[list[Any]], Iterable[dict]], output: ShardedOutput, *, chunk_size: int = 1,
                 retry_failed: bool = False, desc: str = "work", unit: str = "item",
                 progress: bool = True) -> MergeReport | None:
     """Process every unit not yet in ``output`` over the trainer's ranks, then merge.
 
+    ``keys[i]`` is the key of the record unit ``i`` writes, or the tuple of the keys of
+    the several records it writes (a unit is done when all of them are written).
+    ``process`` gets one fixed chunk of ``chunk_size`` units at a time (see
+    :class:`ShardedWorkData`) and returns the records of its units.
     Collective: every rank calls it with the same units. Returns the merge report on
     rank 0 and None elsewhere; past the call, ``output.out`` holds every unit's records
     on every rank.
@@ -152,15 +173,17 @@ def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str],
 
     if len(units) != len(keys):
         raise ValueError(f"run_sharded: {len(units)} units but {len(keys)} keys")
-    data = ShardedWorkData(units, keys, output, batch_size=batch_size, retry_failed=retry_failed)
+    data = ShardedWorkData(units, keys, output, chunk_size=chunk_size, retry_failed=retry_failed)
     module = ShardedWorkModule(process, output, desc=desc, unit=unit, progress=progress)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r"predict returned None")  # records go to shards
         warnings.filterwarnings("ignore", message=r".*Total length of `DataLoader` across ranks is zero.*")
+        warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device`.*")
         trainer.predict(module, datamodule=data, return_predictions=False)
     trainer.strategy.barrier(f"{desc}-merge")  # every shard is complete past this line
-    report = output.merge(keys) if trainer.is_global_zero else None
+    order = [key for unit_keys in keys for key in _record_keys(unit_keys)]
+    report = output.merge(order) if trainer.is_global_zero else None
     trainer.strategy.barrier(f"{desc}-merged")  # every rank may read OUT past this line
     return report
 

@@ -278,8 +278,11 @@ def test_evaluate_methods_writes_the_text_quality_of_a_reward_hacking_method(tmp
             return [[REPEATED if p == DOG else f"{p}, wet asphalt, neon reflections at night"] * samples
                     for p in prompts]
 
-    metrics = evaluate_methods({"original": OriginalPrompt(), "padder": Padder()}, [DOG, CAR],
-                               SyntheticGenerator(num_frames=1, height=8, width=8), Longer(), tmp_path,
+    from prompt_a_video.scoring import ScoringEngine, ScoringSettings
+
+    engine = ScoringEngine(SyntheticGenerator(num_frames=1, height=8, width=8), Longer(),
+                           ScoringSettings(use_cache=False))
+    metrics = evaluate_methods({"original": OriginalPrompt(), "padder": Padder()}, [DOG, CAR], engine, tmp_path,
                                seeds=[0], prompt_set="toy", save_videos=False, text_checks=TextChecks())
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == metrics
