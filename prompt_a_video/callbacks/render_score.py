@@ -91,26 +91,13 @@ class ValidationRenders:
         return [i for i in range(len(self.originals)) if i not in self.failures]
 
 
-def render_isolated(generator: Generator, prompts: list[str], seed: int) -> tuple[list[Video | None], dict[int, str]]:
-    """Render a batch; when the batch call raises, render one by one so only the culprit fails."""
-    if not prompts:
-        return [], {}
-    try:
-        videos: list[Video | None] = list(generator.generate(prompts, seed))
-        failures: dict[int, str] = {}
-    except Exception as err:  # one bad prompt (or an OOM on a large batch) must not end training
-        log.warning("validation render of %d prompts failed (%s: %s); rendering them one by one",
-                    len(prompts), type(err).__name__, err)
-        videos, failures = [], {}
-        for i, prompt in enumerate(prompts):
-            try:
-                videos.extend(generator.generate([prompt], seed))
-            except Exception as one:
-                videos.append(None)
-                failures[i] = f"{type(generator).__name__}: {type(one).__name__}: {one}"
-    if len(videos) != len(prompts):
-        raise RuntimeError(f"{type(generator).__name__}.generate returned {len(videos)} videos for {len(prompts)} prompts")
-    return videos, failures
+RESERVED = ("reward", "passes_floors")
+
+
+def _reserved(result, dim: str) -> float:
+    """The aggregate or the floor flag of a result as a float (NaN where it failed)."""
+    value = result.reward if dim == "reward" else result.passes_floors
+    return float("nan") if value is None else float(value)
 
 
 class RenderAndScoreValidation(Callback):
@@ -188,13 +175,10 @@ class RenderAndScoreValidation(Callback):
         if "n" in self.refine_kwargs or "prompts" in self.refine_kwargs:
             raise ValueError("RenderAndScoreValidation.refine_kwargs: 'prompts' and 'n' are set by the callback "
                              f"(one refinement per validation prompt); got {sorted(self.refine_kwargs)}")
-        if use_cache:
-            from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+        from prompt_a_video.scoring import ScoringEngine, ScoringSettings
 
-            cache = RenderCache(cache_root)
-            generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
-        self.generator = generator
-        self.reward = reward
+        # One call per validation: every rank's prompts in one batch per seed, as before.
+        self.engine = ScoringEngine(generator, reward, ScoringSettings(None, use_cache, cache_root))
         self.validations = 0  # validation runs seen outside the sanity check
 
     # ------------------------------------------------------------------ hooks
@@ -238,16 +222,14 @@ class RenderAndScoreValidation(Callback):
             raise RuntimeError(f"{type(pl_module).__name__}.refine returned {[len(c) for c in candidates]} "
                                f"candidates for {len(prompts)} prompts; expected one list of n=1 per prompt")
         refined = [str(c[0]) for c in candidates]
-        videos, failures = render_isolated(self.generator, refined, self.seed)
-        rendered = [i for i, v in enumerate(videos) if v is not None]
-        scores = {d: torch.full((len(prompts),), float("nan")) for d in self.dimensions}
-        if rendered:
-            got = self.reward.score([videos[i] for i in rendered], [prompts[i] for i in rendered])
-            for dim in self.dimensions:
-                if dim in got:
-                    scores[dim][rendered] = torch.as_tensor(got[dim], dtype=torch.float32).cpu()
-            for j, reason in got.failures.items():
-                failures[rendered[j]] = reason
+        from prompt_a_video.scoring import Item
+
+        results = self.engine.score([Item(text, original, self.seed) for text, original in zip(refined, prompts)],
+                                    keep_videos=True)
+        scores = {d: torch.tensor([r.scores.get(d, float("nan")) if d not in RESERVED else
+                                   _reserved(r, d) for r in results], dtype=torch.float32) for d in self.dimensions}
+        failures = {i: r.failure for i, r in enumerate(results) if r.failed}
+        videos = [r.video for r in results]
         for i, reason in sorted(failures.items()):
             log.warning("validation prompt %r (refined %r) failed: %s", prompts[i], refined[i][:80], reason)
         return ValidationRenders(list(prompts), refined, videos, scores, failures)
@@ -326,7 +308,7 @@ class RenderAndScoreValidation(Callback):
                     log.warning("could not log validation artifacts to MLflow run %s: %s", run_id, err)
 
     def _write_videos(self, renders: ValidationRenders, folder: Path) -> dict[int, Path]:
-        from prompt_a_video.render import video_filename
+        from prompt_a_video.scoring import video_filename
         from prompt_a_video.video_io import write_mp4
 
         files: dict[int, Path] = {}

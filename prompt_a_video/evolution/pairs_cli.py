@@ -9,13 +9,19 @@ the pair rule (``rule:``, by class_path) pick (chosen, rejected) pairs::
     pav pairs -c experiments/pairs/synthetic.yaml --refiner runs/sft/export/merged --out runs/pairs/pairs.jsonl
 
 Output:
-- ``OUT`` (e.g. ``pairs.jsonl``): DESIGN.md's preference pairs, one a line, appended and
-  flushed prompt by prompt;
-- ``OUT`` with suffix ``.done.jsonl`` (``pairs.done.jsonl``): one small record per
-  processed prompt, also those that gave no pair: ``{"prompt", "sampled", "candidates",
-  "failed", "pairs", "best_reward"}``. A rerun skips the prompts listed there; pairs of a
-  prompt that a killed run wrote without finishing it are removed first, so a prompt's
-  pairs always come from one sampling.
+- ``OUT`` with suffix ``.done.jsonl`` (``pairs.done.jsonl``): one record per processed
+  prompt, also those that gave no pair: ``{"prompt", "sampled", "candidates", "failed",
+  "pairs", "best_reward", "failures", "pair_records"}``, appended and flushed prompt by
+  prompt (per-rank shards ``pairs.done.rank{r}.jsonl`` while running, merged in the order
+  of the prompt set). A rerun skips the prompts listed there, so a prompt's pairs always
+  come from one sampling;
+- ``OUT`` (e.g. ``pairs.jsonl``): DESIGN.md's preference pairs, one a line, written from
+  the sidecar at the end of the run.
+
+Prompts are sampled in fixed chunks of ``sample_batch`` (seeded by the chunk), so
+``--trainer.devices 2 --trainer.strategy ddp`` writes the same pairs as one process.
+A candidate that fails to render or score is recorded in ``failures`` and takes no part
+in a pair; the other candidates and prompts go on.
 Counts and margins go to MLflow (``tracked_stage("pairs")``, metrics ``pairs/*``).
 Renders and scores go through the render cache unless ``use_cache`` is false.
 """
@@ -34,6 +40,7 @@ from pathlib import Path
 from prompt_a_video.evolution.pair_rules import PairRule, PaperPairRule, ScoredCandidate
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.scoring.distributed import TrainerOptions
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,7 @@ def pairs(
     use_cache: bool = True,
     cache_root: str | None = None,
     errors: str = "raise",
+    trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
     experiment: str = "pairs",
 ) -> dict[str, float]:
     """Sample rewrites from the refiner, render and score them, keep preference pairs.
@@ -159,15 +167,17 @@ def pairs(
         use_cache: go through the render-and-score cache.
         cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
         errors: `raise` on a malformed prompt line, or `skip` it with a warning.
+        trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``): the
+            prompts, their sampling and their renders are split over the ranks.
         experiment: MLflow experiment name.
 
     Returns:
-        the summary logged to MLflow (over the whole output, resumed prompts included).
+        the summary logged to MLflow (over the whole output, resumed prompts included);
+        {} on ranks other than 0.
     """
-    from tqdm.auto import tqdm
-
-    from prompt_a_video.data import JsonlWriter, existing_keys, load_prompts
-    from prompt_a_video.stage_runner import tracked_stage
+    from prompt_a_video.data import load_prompts
+    from prompt_a_video.scoring import ScoringEngine, ScoringSettings
+    from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
     rule = rule if rule is not None else PaperPairRule()
     if sampler is None:
@@ -187,44 +197,34 @@ def pairs(
     seeds = [0] if not seeds else list(seeds)
     items = load_prompts(prompts, errors=errors)[:limit]
     originals = list(dict.fromkeys(item.prompt for item in items))
-    _warn_overlap(originals)
+    output = done_output(out_path)
+    _check_sidecar(out_path)
+    engine = ScoringEngine(generator, reward, ScoringSettings(batch_size, use_cache, cache_root))
 
-    sidecar = done_path(out_path)
-    done = existing_keys(sidecar)
-    _drop_unfinished(out_path, done, sidecar)
-    todo = [p for p in originals if p not in done]
-    log.info("pairs: %d prompts, %d already done (%s); rule %s; sampler %s", len(originals),
-             len(originals) - len(todo), sidecar, rule.description, sampler.description)
-    if use_cache:
-        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
+    def process(chunk: list[str]) -> list[dict]:
+        seed = sample_seed + zlib.crc32("\n".join(chunk).encode("utf-8"))
+        sampled = sampler.sample(chunk, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                 seed=seed)
+        if len(sampled) != len(chunk):
+            raise RuntimeError(f"{sampler.description} returned {len(sampled)} lists for {len(chunk)} prompts")
+        return [_prompt_record(engine, rule, prompt, texts, include_original, seeds)
+                for prompt, texts in zip(chunk, sampled)]
 
-        cache = RenderCache(cache_root)
-        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
-
+    runner = make_trainer(trainer, out_path.parent)
+    if runner.is_global_zero:
+        _warn_overlap(originals)
+        left = len(set(originals) - output.done())
+        log.info("pairs: %d prompts, %d already done (%s); rule %s; sampler %s", len(originals),
+                 len(originals) - left, output.out, rule.description, sampler.description)
     params = {"rule": rule.description, "sampler": sampler.description, "n": n, "seeds": seeds,
               "temperature": temperature, "top_p": top_p, "prompts": prompts}
-    with tracked_stage("pairs", params, experiment=experiment) as mlflow, \
-            JsonlWriter(out_path) as pair_writer, JsonlWriter(sidecar) as done_writer:
-        progress = tqdm(total=len(todo), desc="sample+render+score", unit="prompt")
-        for start in range(0, len(todo), sample_batch):
-            chunk = todo[start:start + sample_batch]
-            seed = sample_seed + zlib.crc32("\n".join(chunk).encode("utf-8"))
-            sampled = sampler.sample(chunk, n, temperature=temperature, top_p=top_p,
-                                     max_new_tokens=max_new_tokens, seed=seed)
-            if len(sampled) != len(chunk):
-                raise RuntimeError(f"{sampler.description} returned {len(sampled)} lists for {len(chunk)} prompts")
-            texts = [_candidate_texts(p, s, include_original) for p, s in zip(chunk, sampled)]
-            scored = _score(generator, reward, chunk, texts, seeds, batch_size)
-            for prompt, sampled_texts, candidates in zip(chunk, sampled, scored):
-                kept = rule.pairs(prompt, candidates)
-                pair_writer.write_many(kept)
-                rewards = [c.reward for c in candidates if not c.failed]
-                done_writer.write({"prompt": prompt, "sampled": len(sampled_texts), "candidates": len(candidates),
-                                   "failed": sum(c.failed for c in candidates), "pairs": len(kept),
-                                   "best_reward": max(rewards) if rewards else None})
-            progress.update(len(chunk))
-        progress.close()
-        summary = summarize(out_path, sidecar)
+    with rank_zero_tracked(runner, "pairs", params, experiment=experiment) as mlflow:
+        run_sharded(runner, originals, originals, process, output, chunk_size=sample_batch,
+                    desc="sample+render+score", unit="prompt")
+        if not runner.is_global_zero:
+            return {}
+        _write_pairs(out_path, output.records())
+        summary = summarize(out_path, output.out)
         mlflow.log_metrics({f"pairs/{k}": v for k, v in summary.items() if not math.isnan(v)})
         if out_path.stat().st_size:
             mlflow.log_artifact(str(out_path))
@@ -242,53 +242,60 @@ def _candidate_texts(prompt: str, sampled: list[str], include_original: bool) ->
     return list(dict.fromkeys(texts))
 
 
-def _score(generator: Generator, reward: Reward, originals: list[str], texts: list[list[str]], seeds: list[int],
-           batch_size: int) -> list[list[ScoredCandidate]]:
-    """Render every candidate with every seed, score it against its ORIGINAL prompt, and
-    average per candidate: each dimension and the aggregate are means over the seeds
-    (NaN if any seed failed); ``passes_floors`` holds if every seed passed."""
-    flat = [(i, text) for i, candidates in enumerate(texts) for text in candidates]
-    runs: list[list[dict[str, float]]] = [[] for _ in flat]
-    for seed in seeds:
-        for start in range(0, len(flat), batch_size):
-            batch = flat[start:start + batch_size]
-            videos = generator.generate([text for _, text in batch], seed)
-            scores = reward.score(videos, [originals[i] for i, _ in batch])
-            for j in range(len(batch)):
-                runs[start + j].append(scores.item(j))
-    out: list[list[ScoredCandidate]] = [[] for _ in originals]
-    for (i, text), per_seed in zip(flat, runs):
-        keys = [k for k in per_seed[0] if k not in ("reward", "passes_floors")]
-        mean = {k: math.fsum(run[k] for run in per_seed) / len(per_seed) for k in keys}
-        reward_mean = math.fsum(run["reward"] for run in per_seed) / len(per_seed)
-        passes = None
-        if "passes_floors" in per_seed[0]:
-            passes = all(run["passes_floors"] == 1.0 for run in per_seed)
-        out[i].append(ScoredCandidate(text, mean, reward_mean, passes, len(per_seed)))
-    return out
+def _prompt_record(engine, rule: PairRule, prompt: str, sampled: list[str], include_original: bool,
+                   seeds: list[int]) -> dict:
+    """Score one prompt's candidates (means over the seeds, against the ORIGINAL prompt),
+    apply the rule: the sidecar record, with the kept pairs under ``"pair_records"``."""
+    from prompt_a_video.data.jsonl import to_jsonable
+    from prompt_a_video.scoring import Item, average_over_seeds
+
+    texts = _candidate_texts(prompt, sampled, include_original)
+    results = engine.score([Item(text, prompt, seed, key=text) for seed in seeds for text in texts])
+    means = average_over_seeds(results)
+    candidates = [ScoredCandidate(m.text, m.scores, m.reward, m.passes_floors, m.seeds) for m in means]
+    kept = rule.pairs(prompt, candidates)
+    rewards = [c.reward for c in candidates if not c.failed]
+    return {"prompt": prompt, "sampled": len(sampled), "candidates": len(candidates),
+            "failed": sum(c.failed for c in candidates), "pairs": len(kept),
+            "best_reward": max(rewards) if rewards else None,
+            "failures": [f"{m.text[:80]!r}: {m.failure}" for m in means if m.failed],
+            "pair_records": [to_jsonable(pair) for pair in kept]}
 
 
-def _drop_unfinished(out: Path, done: set[str], sidecar: Path) -> None:
-    """Remove pairs of prompts missing from the sidecar (a run killed mid-prompt)."""
-    if not out.exists() or out.stat().st_size == 0:
-        return
-    if not sidecar.exists():
-        raise FileExistsError(f"{out} exists but its sidecar {sidecar} does not, so it is unknown which prompts "
-                              "it covers; move the file away (or delete it) to start afresh")
-    lines = out.read_bytes().splitlines(keepends=True)
-    kept = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:  # the line a kill cut off
-            continue
-        if isinstance(record, dict) and record.get("prompt") in done:
-            kept.append(line if line.endswith(b"\n") else line + b"\n")
-    if len(kept) == len(lines):
-        return
-    log.warning("pairs: removing %d pair lines of unfinished prompts from %s", len(lines) - len(kept), out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(b"".join(kept))
+def done_output(out: Path):
+    """The sidecar ``pairs.done.jsonl`` with its per-rank shards, keyed by prompt."""
+    from prompt_a_video.scoring.shards import ShardedOutput
+
+    return ShardedOutput(done_path(out), key=lambda record: record["prompt"], what="pav pairs: sidecar")
+
+
+def _check_sidecar(out: Path) -> None:
+    if out.exists() and out.stat().st_size and not done_path(out).exists():
+        raise FileExistsError(f"{out} exists but its sidecar {done_path(out)} does not, so it is unknown which "
+                              "prompts it covers; move the file away (or delete it) to start afresh")
+
+
+def _write_pairs(out: Path, records: list[dict]) -> None:
+    """``OUT``: every prompt's pairs in the order of the sidecar, written atomically.
+
+    A sidecar written before the pairs travelled in it (no ``pair_records``) keeps the
+    pairs its prompt already has in ``OUT``."""
+    from prompt_a_video.data import JsonlWriter
+
+    earlier: dict[str, list[bytes]] = {}
+    if any("pair_records" not in r for r in records) and out.exists():
+        for line in out.read_bytes().splitlines():
+            try:
+                earlier.setdefault(json.loads(line)["prompt"], []).append(line)
+            except (ValueError, KeyError, TypeError):  # the line a kill cut off
+                continue
+    tmp = out.with_name(f".{out.name}.tmp")
+    with JsonlWriter(tmp) as writer:
+        for record in records:
+            if "pair_records" in record:
+                writer.write_many(record["pair_records"])
+            else:
+                writer.write_many(json.loads(line) for line in earlier.get(record["prompt"], []))
     os.replace(tmp, out)
 
 
