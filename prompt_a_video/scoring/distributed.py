@@ -97,6 +97,10 @@ class ShardedWorkData(pl.LightningDataModule):
             todo = trainer.strategy.broadcast(todo, src=0)
             todo = todo[trainer.global_rank::trainer.world_size]
         self.assigned = [self.chunks[i] for i in todo]
+        if not self.assigned and trainer is not None and trainer.world_size > 1:
+            # Lightning refuses a rank with no batch while others have some: an empty chunk
+            # keeps this rank in step, and predict_step skips it.
+            self.assigned = [[]]
 
     def units_left(self) -> int:
         return sum(len(chunk) for chunk in self.assigned)
@@ -134,6 +138,8 @@ class ShardedWorkModule(pl.LightningModule):
     def predict_step(self, batch: list[Any], batch_idx: int) -> None:
         from prompt_a_video.data import JsonlWriter
 
+        if not batch:
+            return
         records = list(self.process(batch))
         if self._writer is None:  # opened on first use: a rank with nothing to do writes no shard
             self._writer = JsonlWriter(self.output.shard(self.global_rank))
