@@ -106,7 +106,12 @@ class ShardedOutput:
                 except (ValueError, InvalidRecord, KeyError, TypeError) as err:
                     if not complete:  # the record in flight when the run was killed
                         continue
-                    problem = err.problem if isinstance(err, InvalidRecord) else f"not a valid record: {err}"
+                    if isinstance(err, InvalidRecord):
+                        problem = err.problem
+                    elif isinstance(err, ValueError):
+                        problem = f"not a JSON record ({err})"
+                    else:
+                        problem = f"a record without its key field ({type(err).__name__}: {err})"
                     raise DataFormatError(path, lineno, problem) from None
                 lines.append(KeyedLine(key, bool(self.failed(record)), raw, record))
         return lines
