@@ -10,10 +10,12 @@ match ours), then trains on the ``prompt_ids``/``chosen_ids``/``rejected_ids`` r
 tokenisers. Each side runs in its own subprocess (peak RSS via ``ru_maxrss`` is per
 process), alternating ours, TRL, ours, TRL.
 
-Ours is driven by a plain AdamW loop over the module's loss path
-(``DPORefiner.pair_metrics``: tokenise, policy forward on the pairs packed one row each,
-the prompt once, then the reference forward with the adapter off), TRL by
-``trainer.train()``; pairs/s counts steps 2..N (step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both
+Each side is driven the way its users run it: ours by a Lightning ``Trainer.fit`` (what
+``pav fit`` runs: ``DPORefiner.training_step`` tokenises, runs the policy on the pairs
+packed one row each, the prompt once, then the reference with the adapter off; the
+module's own AdamW, warm-up 0 then cosine decay), TRL by ``trainer.train()`` (constant
+learning rate: the schedule does not change the cost of a step); pairs/s counts steps
+2..N (step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both
 sides before the first loss: at B=0 the policy equals the reference and every DPO loss is
 exactly log 2, which would make the agreement check vacuous.
 
@@ -27,9 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 
-from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb, train_timed
+from peer_compare import ROOT, add_arguments, compare, fit_timed, perturb_lora_b, print_result, require_trl, train_timed
 from peer_compare import backbone as make_backbone
 
 DATA = ROOT / "experiments" / "data" / "seed_pairs.jsonl"
@@ -59,15 +60,9 @@ def _run_ours(args, data) -> dict:
     b = args.batch_size
     with torch.no_grad():
         first_loss = module.pair_metrics(_slice(data, 0, b))[0].item()
-    optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
-    rss_before = rss_mb()
-    stamps = []
-    for step in range(args.steps):
-        loss, _ = module.pair_metrics(_slice(data, (step * b) % len(data["prompt"]), b))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        stamps.append(time.perf_counter())
+    n = len(data["prompt"])
+    examples = [{k: data[k][i % n] for k in ("prompt", "chosen", "rejected")} for i in range(args.steps * b)]
+    stamps, rss_before = fit_timed(module, examples, b, args.steps)
     return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before}
 
 

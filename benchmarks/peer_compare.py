@@ -129,6 +129,33 @@ def compare(script: str, args, setup: str, unit: str, describe_run=None) -> None
           f"memory_ratio={med['ours']['peak_rss_mb'] / med['trl']['peak_rss_mb']:.3f} first_loss_abs_diff={diff:.3e}")
 
 
+def fit_timed(module, examples: list[dict], batch_size: int, steps: int) -> tuple[list[float], float]:
+    """Fit ``module`` as ``pav fit`` does, with a Lightning ``Trainer``, for ``steps``
+    optimizer steps over ``examples`` (in order, cycled), recording a timestamp at each
+    step end. Returns the timestamps and the peak RSS (MB) just before the fit."""
+    import time
+
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    stamps: list[float] = []
+
+    class Stamp(pl.Callback):
+        def on_train_batch_end(self, *_, **__):
+            stamps.append(time.perf_counter())
+
+    def collate(rows: list[dict]) -> dict[str, list]:
+        return {key: [row[key] for row in rows] for key in rows[0]}
+
+    loader = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_val_batches=0, callbacks=[Stamp()])
+    rss_before = rss_mb()
+    trainer.fit(module, train_dataloaders=loader)
+    return stamps, rss_before
+
+
 def train_timed(trainer) -> tuple[list[float], float]:
     """Run a transformers/TRL ``trainer.train()`` recording a timestamp at each step end.
 

@@ -7,9 +7,10 @@ TRL gets the rows our ``encode_chat`` produced (``input_ids`` + ``labels``), so 
 of the first loss compares the losses, not two tokenisers. Each side runs in its own
 subprocess (peak RSS via ``ru_maxrss`` is per process), alternating ours, TRL, ours, TRL.
 
-Ours is driven by a plain AdamW loop over the module's loss path (``SFTRefiner._loss``:
-tokenise + forward), TRL by ``trainer.train()``; samples/s counts steps 2..N (step 1 is
-warm-up). The LoRA B matrices are set to the same seeded random values on both sides
+Each side is driven the way its users run it: ours by a Lightning ``Trainer.fit`` (what
+``pav fit`` runs: the module's own AdamW, warm-up 0 then cosine decay, tokenisation in
+the step), TRL by ``trainer.train()`` (constant learning rate: the schedule does not change
+the cost of a step); samples/s counts steps 2..N (step 1 is warm-up). The LoRA B matrices are set to the same seeded random values on both sides
 before the first loss, so that loss goes through the adapter too.
 
     python benchmarks/sft_vs_trl.py --steps 10 --batch-size 4 --repeats 2
@@ -22,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
-
-from peer_compare import ROOT, add_arguments, compare, perturb_lora_b, print_result, require_trl, rss_mb, train_timed
+from peer_compare import ROOT, add_arguments, compare, fit_timed, perturb_lora_b, print_result, require_trl, train_timed
 from peer_compare import backbone as make_backbone
 
 DATA = ROOT / "experiments" / "data" / "seed_sft_pairs.json"
@@ -49,17 +48,9 @@ def _run_ours(args, prompts, targets) -> dict:
     b = args.batch_size
     with torch.no_grad():
         first_loss = module._loss({"prompt": prompts[:b], "target": targets[:b]}).item()
-    optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
-    rss_before = rss_mb()
-    stamps = []
-    for step in range(args.steps):
-        lo = (step * b) % len(prompts)
-        batch = {"prompt": prompts[lo:lo + b], "target": targets[lo:lo + b]}
-        loss = module._loss(batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        stamps.append(time.perf_counter())
+    examples = [{"prompt": p, "target": t} for p, t in zip(prompts, targets)]
+    examples = [examples[i % len(examples)] for i in range(args.steps * b)]
+    stamps, rss_before = fit_timed(module, examples, b, args.steps)
     return {"first_loss": first_loss, "stamps": stamps, "rss_before_mb": rss_before}
 
 

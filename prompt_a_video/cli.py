@@ -8,6 +8,11 @@ overrides such as ``--trainer.max_epochs 2``, ``--print_config``):
 - Pipeline stages (``assets``, ``render``, ``evolve``, ``pairs``, ``export``, ``evaluate``,
   ``refine``, ``pipeline``, ``cache``): plain functions registered in :data:`STAGES` by import path.
 
+A user's mistake (a bad option, a missing or malformed file) ends a command with one line
+on stderr and exit status 2; ``--debug`` (or ``PAV_DEBUG=1``) shows the traceback instead
+(:mod:`prompt_a_video.commands.errors`). Relative paths inside a ``-c`` YAML are looked up
+next to it, then in its project root (:mod:`prompt_a_video.commands.yaml_paths`).
+
 This module imports nothing heavy: ``pav --help`` must answer in well under 1.5 s, so the
 target of a subcommand is imported only once that subcommand is chosen.
 """
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
+
+from prompt_a_video.commands.errors import parse_errors_exit, run_command, split_debug_flag  # standard library only
 
 LIGHTNING_COMMANDS: dict[str, str] = {
     "fit": "train a model (SFT, DPO) from an experiment YAML",
@@ -65,7 +72,8 @@ def _usage() -> str:
         "",
         "Every command takes -c/--config FILE (repeatable), dotted overrides and --print_config;",
         "`pav <command> --help` lists its options. Runs are tracked in MLflow: sqlite:///mlruns.db",
-        "in the working directory unless MLFLOW_TRACKING_URI says otherwise.",
+        "in the working directory unless MLFLOW_TRACKING_URI says otherwise. A mistake in the",
+        "options or files is one line on stderr (exit 2); --debug shows the traceback.",
         "",
         "example: pav fit -c experiments/sft/smollm2-cpu.yaml --trainer.max_steps 20",
     ]
@@ -83,11 +91,13 @@ def run_stage(name: str, args: list[str]):
         return run_function_stage(name, components, args)
     from jsonargparse import auto_cli  # a dict of functions: sub-subcommands (pav assets install)
 
-    return auto_cli(components, args=args, prog=f"pav {name}", as_positional=False)
+    with parse_errors_exit(name, args):
+        return auto_cli(components, args=args, prog=f"pav {name}", as_positional=False, exit_on_error=False)
 
 
 def run_lightning(args: list[str] | None):
-    """Run the LightningCLI; ``None`` lets it read ``sys.argv`` (console use)."""
+    """Run the LightningCLI; ``None`` lets it read ``sys.argv``. A bad option raises
+    jsonargparse's ``ArgumentError``: the caller says whose option it was."""
     import warnings
 
     from prompt_a_video.lightning_cli import PavLightningCLI
@@ -99,9 +109,15 @@ def run_lightning(args: list[str] | None):
         return PavLightningCLI(args=args)
 
 
+def _run_lightning_command(command: str, argv: list[str]):
+    with parse_errors_exit(command, argv):
+        # explicit args even from the console: sys.argv may hold --debug, which is ours
+        return run_lightning(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from_console = argv is None
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``pav ARGV``; returns the exit status (2: a user error, reported in one line)."""
+    argv, debug = split_debug_flag(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
@@ -112,17 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        from prompt_a_video.modules.chat_encoding import ExampleTooLongError
-
-        try:
-            run_lightning(None if from_console else argv)
-        except ExampleTooLongError as exc:  # a setting to change, not a crash: one line, no traceback
-            print(f"pav {command}: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return run_command(command, lambda: _run_lightning_command(command, argv), debug=debug)
     if command in STAGES:
-        run_stage(command, rest)
-        return 0
+        return run_command(command, lambda: run_stage(command, rest), debug=debug)
     known = ", ".join([*LIGHTNING_COMMANDS, *STAGES])
     print(f"pav: unknown command {command!r}; choose one of: {known} (pav --help)", file=sys.stderr)
     return 2

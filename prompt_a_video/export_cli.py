@@ -1,5 +1,5 @@
 """`pav export`: turn a training checkpoint into Hugging Face folders (see
-:mod:`prompt_a_video.modules.export` for the layout)."""
+:mod:`prompt_a_video.refiner.export` for the layout)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def export(ckpt_path: str, out: str, merged: bool = True, adapter: bool = True, 
         adapter: write adapter/ (the LoRA adapter alone, PEFT format).
         overwrite: replace an existing non-empty export folder.
     """
-    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.refiner.export import export_refiner
 
     folder = export_refiner(ckpt_path, out, merged=merged, adapter=adapter, overwrite=overwrite)
     for part in ("adapter", "merged"):

@@ -7,7 +7,11 @@ What it adds to Lightning's CLI:
 - the resolved config logged to the run (:class:`LogConfigToMLflow`), since Lightning's
   SaveConfigCallback needs a ``log_dir`` that a sqlite or server store does not have;
 - ``--ckpt_path`` resumes the MLflow run recorded in the checkpoint;
-- checkpoints under ``runs/<experiment id>/<run id>/checkpoints`` (``default_root_dir``).
+- checkpoints under ``runs/<experiment id>/<run id>/checkpoints`` (``default_root_dir``);
+- relative paths inside a ``-c`` YAML looked up next to it, then in its project root
+  (:mod:`~prompt_a_video.commands.yaml_paths`), as for every `pav` command;
+- a bad option raises jsonargparse's ``ArgumentError`` (``exit_on_error=False``) for the
+  caller to report (`pav` prints one line, the pipeline names its section).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from prompt_a_video.callbacks.mlflow_config import CHECKPOINT_RUN_KEY, LogConfigToMLflow
+from prompt_a_video.commands.yaml_paths import ExperimentFileAction, use_experiment_yaml
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,8 @@ class PavLightningCLI(LightningCLI):
             "logger": {"class_path": LOGGER_CLASS},
             "default_root_dir": "runs",
         })
-        kwargs.setdefault("parser_kwargs", {"prog": "pav"})
+        kwargs.setdefault("parser_kwargs", {"prog": "pav", "exit_on_error": False,
+                                            "parser_mode": use_experiment_yaml()})
         super().__init__(
             model_class=None,
             datamodule_class=None,
@@ -65,6 +71,17 @@ class PavLightningCLI(LightningCLI):
             args=args,
             **kwargs,
         )
+
+    def init_parser(self, **kwargs: Any):
+        """Lightning's parser, with `pav`'s ``-c`` (relative paths follow the YAML)."""
+        import lightning.pytorch as pl
+
+        kwargs.setdefault("dump_header", [f"lightning.pytorch=={pl.__version__}"])
+        parser = self.parser_class(**kwargs)
+        parser.add_argument("-c", "--config", action=ExperimentFileAction,
+                            help="experiment YAML (repeatable); its relative paths are looked up next to it, "
+                                 "then in its project root")
+        return parser
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]

@@ -16,113 +16,12 @@ reads) go to stderr. Loading and generation are :class:`prompt_a_video.refiner.R
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-__all__ = ["refine", "TARGETS", "Target", "gather_prompts", "resolve_limit", "token_counter"]
+from prompt_a_video.generators.targets import ESTIMATE_TOKENS_PER_WORD, resolve_limit, token_counter
 
-ESTIMATE_TOKENS_PER_WORD = 1.3  # T5/CLIP-style subword tokenizers on English prompts
-
-
-@dataclass(frozen=True)
-class Target:
-    """A video (or image) model family: how many prompt tokens its text encoder reads."""
-
-    token_limit: int
-    encoder: str  # what tokenizes the prompt, for messages
-
-
-# The families of docs/backbones.md (token limits from the tables in diffusers_video.py and
-# diffusers_image.py). The synthetic presets are added by _targets(): their limits live in
-# generators/synthetic/presets.py and their tokenizer is exact and cheap.
-TARGETS: dict[str, Target] = {
-    "cogvideox": Target(226, "T5"),
-    "wan": Target(512, "umT5"),
-    "ltx": Target(128, "T5"),
-    "hunyuan": Target(256, "Llama (LLaVA)"),
-    "animatediff": Target(77, "CLIP"),
-    "sd": Target(77, "CLIP"),
-    "sdxl": Target(77, "CLIP"),
-}
-_SYNTHETIC = "synthetic:"
-
-
-def _targets() -> dict[str, Target]:
-    from prompt_a_video.generators.synthetic import PRESETS
-
-    synthetic = {f"{_SYNTHETIC}{name}": Target(p.token_limit, "the synthetic lexicon") for name, p in PRESETS.items()}
-    return {**TARGETS, **synthetic}
-
-
-def resolve_limit(target: str | None, token_limit: int | None,
-                  settings: dict[str, Any] | None) -> tuple[int | None, str | None, str]:
-    """``(limit, target name, label)``: the token limit to check, the target family (for
-    the tokenizer), and how messages name the limit. ``token_limit`` wins over ``target``;
-    with neither, the export's ``refiner.json`` ``"target"`` (a family name, or
-    ``{"name", "prompt_token_limit"}``) decides; else no limit."""
-    targets = _targets()
-    if target is not None and target not in targets:
-        raise SystemExit(f"pav refine: unknown --target {target!r}; choose one of: {', '.join(targets)} "
-                         "(or give --token_limit N)")
-    if token_limit is not None:
-        if token_limit < 1:
-            raise SystemExit(f"pav refine: --token_limit must be >= 1, got {token_limit}")
-        return token_limit, target, f"the {token_limit}-token limit" + (f" of {target}" if target else "")
-    if target is not None:
-        return targets[target].token_limit, target, f"the {targets[target].token_limit}-token limit of {target}"
-    recorded = (settings or {}).get("target")
-    if isinstance(recorded, str) and recorded in targets:
-        limit = targets[recorded].token_limit
-        return limit, recorded, f"the {limit}-token limit of {recorded} (refiner.json)"
-    if isinstance(recorded, dict) and isinstance(recorded.get("prompt_token_limit"), int):
-        name = recorded.get("name")
-        limit = recorded["prompt_token_limit"]
-        family = name if name in targets else None
-        return limit, family, f"the {limit}-token limit of {name or 'its target'} (refiner.json)"
-    if recorded is not None:
-        print(f"pav refine: refiner.json names the target {recorded!r}, which is not one of {', '.join(targets)} "
-              "and has no prompt_token_limit: no length check", file=sys.stderr)
-    return None, None, ""
-
-
-def token_counter(target: str | None, target_tokenizer: str | None) -> tuple[Callable[[str], int], bool]:
-    """``(count, exact)``: a function giving a prompt's length in the video model's tokens.
-
-    Exact with ``target_tokenizer`` (any HF tokenizer folder, or a diffusers pipeline
-    folder: its ``tokenizer/``; special tokens counted, as the text encoder reads them)
-    and for the synthetic presets (their own lexicon); otherwise an estimate of
-    ``ceil(1.3 x words)`` (words split on whitespace), close for T5 and CLIP on English.
-    """
-    if target_tokenizer is not None:
-        return _hf_counter(target_tokenizer), True
-    if target is not None and target.startswith(_SYNTHETIC):
-        from prompt_a_video.generators.synthetic import tokenize
-
-        return (lambda text: len(tokenize(text))), True
-    return (lambda text: math.ceil(ESTIMATE_TOKENS_PER_WORD * len(text.split()))), False
-
-
-def _hf_counter(folder: str) -> Callable[[str], int]:
-    from prompt_a_video.assets import resolve_model
-
-    path = Path(resolve_model(folder)).expanduser()
-    if not path.is_dir():
-        raise SystemExit(f"pav refine: --target_tokenizer {folder}: folder not found (expected a Hugging Face "
-                         "tokenizer folder, or a diffusers pipeline folder with tokenizer/)")
-    if (path / "tokenizer").is_dir() and not (path / "tokenizer_config.json").is_file():
-        path = path / "tokenizer"  # a pipeline folder: its (first) text encoder's tokenizer
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"pav refine: --target_tokenizer {path}: not a tokenizer folder ({exc})") from exc
-    # verbose=False: no "sequence longer than the model's maximum" warning; we say it better.
-    return lambda text: len(tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
-
+__all__ = ["refine", "gather_prompts"]
 
 def _stdin_prompts() -> list[str]:
     try:

@@ -20,17 +20,25 @@ _CURRENT_CONFIG: dict[str, Any] = {}
 def run_function_stage(name: str, function: Callable, args: list[str] | None):
     """Parse ``args`` for ``function``'s signature, instantiate components, call it."""
     import yaml
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    from jsonargparse import ArgumentParser
 
+    from prompt_a_video.commands.errors import parse_errors_exit
+    from prompt_a_video.commands.yaml_paths import ExperimentFileAction, use_experiment_yaml
+
+    # exit_on_error=False: a bad option raises, and parse_errors_exit makes it one line (exit 2)
     parser = ArgumentParser(prog=f"pav {name}", description=(function.__doc__ or "").split("\n\n")[0],
-                            default_meta=False)
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment YAML (repeatable)")
+                            default_meta=False, exit_on_error=False, parser_mode=use_experiment_yaml())
+    parser.add_argument("-c", "--config", action=ExperimentFileAction,
+                        help="experiment YAML (repeatable); its relative paths are looked up next to it, "
+                             "then in its project root")
     parser.add_function_arguments(function, as_group=False)
     positional = getattr(function, "positional", None)
     if positional:  # `pav refine --model DIR "a dog running"`: bare words are more --<positional> values
         parser.add_argument("bare", nargs="*", type=str, default=[], metavar=positional.upper(),
                             help=f"values of --{positional} given without the option")
-    config = parser.parse_args(_expand_flags(function, list(args or [])))
+    args = _expand_flags(function, list(args or []))
+    with parse_errors_exit(name, args):
+        config = parser.parse_args(args)
     bare = config.pop("bare") if positional else []
     resolved = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
     resolved.pop("config", None)

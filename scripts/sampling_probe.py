@@ -8,7 +8,7 @@ modules/answer_penalties.py), samples the refiner UNGUARDED at the given tempera
 prints, per setting, the share of degenerate rewrites, of rewrites that keep the user's
 content, of leaked ones, and the mean length in words, as the evaluation computes them
 (rewards/text/checks.py, fluency under the smollm2 asset when installed). This is how the
-defaults in modules/refine.py (``DEFAULT_SAMPLING``) were chosen (docs/results.md).
+defaults in refiner/generation.py (``DEFAULT_SAMPLING``) were chosen (docs/results.md).
 """
 
 from __future__ import annotations

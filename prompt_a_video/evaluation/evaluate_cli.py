@@ -51,7 +51,7 @@ def base_model_of(refiner: str | None) -> str | None:
     """The base model a refiner export was trained from (its refiner.json), if known."""
     if refiner is None:
         return None
-    from prompt_a_video.modules.export import read_settings
+    from prompt_a_video.refiner.export import read_settings
 
     settings = read_settings(refiner)
     return None if settings is None else settings.get("base_model")

@@ -61,6 +61,7 @@ def write_rewrites(methods: Mapping[str, RewriteMethod], prompts: list[str], sam
 
     runner = runner or make_trainer(TrainerOptions(), path.parent)
     output = _output(path)
+    order = [_key(name, p, i) for name in methods for p in prompts for i in range(samples)]  # table order
     for name, method in methods.items():
         keys = [tuple(_key(name, p, i) for i in range(samples)) for p in prompts]
 
@@ -68,7 +69,7 @@ def write_rewrites(methods: Mapping[str, RewriteMethod], prompts: list[str], sam
             return _rewrite_chunk(name, method, chunk, samples, seed)
 
         run_sharded(runner, prompts, keys, process, output, chunk_size=REWRITE_CHUNK, desc=f"rewrite {name}",
-                    unit="prompt")
+                    unit="prompt", merge_order=order)
         method.close()
     wanted, asked = set(methods), set(prompts)
     return [r for r in output.records() if r["method"] in wanted and r["prompt"] in asked]
@@ -150,7 +151,7 @@ def evaluate_methods(
     from prompt_a_video.evaluation.report import write_report
     from prompt_a_video.evaluation.statistics import compute_metrics
     from prompt_a_video.evaluation.tables import markdown_table
-    from prompt_a_video.evaluation.target_tokens import token_counter_for
+    from prompt_a_video.generators.targets import token_counter_for
     from prompt_a_video.evaluation.text_checks import default_text_checks, rewrite_verdicts
 
     if not prompts:

@@ -232,7 +232,7 @@ def compute_metrics(
             rates and the win rule; None: ``TextChecks()`` (``TEXT_FLOORS``, no fluency LM).
         verdicts: ``{(method, prompt, sample): TextVerdict}`` already computed with
             ``checks`` (``text_checks.rewrite_verdicts``); None: computed here.
-        tokens: a :class:`~prompt_a_video.evaluation.target_tokens.TokenCounter` for
+        tokens: a :class:`~prompt_a_video.generators.targets.TokenCounter` for
             ``length_tokens``; None: the words-based estimate.
 
     Returns ``{"prompt_set", "n_prompts", "seeds", "dimensions", "text_checks",
@@ -243,7 +243,7 @@ def compute_metrics(
     ``"<a>_vs_<b>"`` for every ordered pair of distinct methods. JSON-serialisable
     without NaN (``json.dumps(..., allow_nan=False)``).
     """
-    from prompt_a_video.evaluation.target_tokens import estimate_counter
+    from prompt_a_video.generators.targets import estimate_counter
     from prompt_a_video.evaluation.text_checks import (EMPTY_RATES, check_rates, checks_info, failing_prompts,
                                                        rewrite_verdicts)
     from prompt_a_video.evaluation.text_metrics import text_metrics

@@ -12,7 +12,7 @@ All three are computed from the rewrites alone (no video needed):
   ``original``, whose samples are all the prompt itself).
 - **length**: mean words (whitespace-separated) and characters per rewrite, and, with a
   ``count_tokens`` callable, mean tokens of the target video model's text encoder
-  (``length_tokens``; :mod:`prompt_a_video.evaluation.target_tokens` picks the counter).
+  (``length_tokens``; :mod:`prompt_a_video.generators.targets` picks the counter).
 
 Embeddings come from an ``embed(texts) -> [N, D]`` callable (in the project: the
 all-MiniLM-L6-v2 sentence encoder of ``PromptFidelityReward.embed``). Every distinct text

@@ -34,73 +34,17 @@ import math
 import os
 import statistics
 import zlib
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 from prompt_a_video.evolution.pair_rules import PairRule, PaperPairRule, ScoredCandidate
 from prompt_a_video.generators.base import Generator
+from prompt_a_video.refiner.rewriters import RefinerRewrite, RewriteMethod
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Sampler", "RefinerSampler", "pairs", "done_path"]
-
-
-class Sampler(ABC):
-    """Where candidates come from: ``n`` rewrites of each prompt."""
-
-    @abstractmethod
-    def sample(self, prompts: list[str], n: int, *, temperature: float, top_p: float, max_new_tokens: int,
-               seed: int) -> list[list[str]]:
-        """``len(prompts)`` lists of (up to) ``n`` rewrites, in the order of ``prompts``."""
-
-    @property
-    def description(self) -> str:
-        return type(self).__name__
-
-
-class RefinerSampler(Sampler):
-    """Samples from a refiner LLM through :class:`~prompt_a_video.refiner.Refiner`.
-
-    Args:
-        refiner: an export folder of `pav export` (``refiner.json`` + ``merged/``), its
-            ``merged/`` (or ``adapter/``) subfolder, any HF causal-LM folder with a chat
-            template, an offline asset name (``smollm2-135m-instruct``: the base model,
-            prompted with the default system prompt), or a hub id where a hub is reachable.
-        dtype: float32 / bfloat16 / float16; default: as trained (float32 for a bare folder).
-        device: where the refiner runs (default: CPU).
-        batch_size: prompts per ``generate`` call (each gives ``n`` sequences).
-    """
-
-    def __init__(self, refiner: str, dtype: str | None = None, device: str | None = None,
-                 batch_size: int = 8) -> None:
-        self.refiner = refiner
-        self.dtype = dtype
-        self.device = device
-        self.batch_size = batch_size
-        self._refiner = None
-
-    @property
-    def description(self) -> str:
-        return f"RefinerSampler({self.refiner})"
-
-    def _get(self):
-        # Made on first use, not in __init__: a YAML may name a refiner a pipeline exports later.
-        if self._refiner is None:
-            from prompt_a_video.refiner import Refiner
-
-            self._refiner = Refiner(self.refiner, dtype=self.dtype, device=self.device, batch_size=self.batch_size)
-        return self._refiner
-
-    def load(self):
-        """``(model, tokenizer, backbone)``, loaded on first use."""
-        return self._get().load()
-
-    def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
-        return self._get().refine(list(prompts), n, temperature=temperature, top_p=top_p,
-                                  max_new_tokens=max_new_tokens, do_sample=True, seed=seed,
-                                  guard=False)  # DPO learns from what the model writes, degenerate included
+__all__ = ["pairs", "done_path"]
 
 
 def done_path(out: str | os.PathLike) -> Path:
@@ -125,7 +69,7 @@ def pairs(
     sample_batch: int = 8,
     batch_size: int = 8,
     limit: int | None = None,
-    sampler: Sampler | None = None,
+    sampler: RewriteMethod | None = None,
     device: str | None = None,
     use_cache: bool = True,
     cache_root: str | None = None,
@@ -161,8 +105,10 @@ def pairs(
         sample_batch: prompts per sampling call.
         batch_size: videos per generate/score call.
         limit: only the first N prompts of the set.
-        sampler: where candidates come from, by class_path (default:
-            ``RefinerSampler(refiner)``); tests inject a fake one here.
+        sampler: where candidates come from, by class_path: any
+            :class:`~prompt_a_video.refiner.rewriters.RewriteMethod` (default:
+            ``RefinerRewrite(refiner)`` with ``temperature``, ``top_p``, ``max_new_tokens``,
+            unguarded); tests inject a fake one here.
         device: where the refiner runs (default CPU).
         use_cache: go through the render-and-score cache.
         cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
@@ -183,7 +129,8 @@ def pairs(
     if sampler is None:
         if not refiner:
             raise ValueError("pav pairs: give --refiner (an SFT export folder or a model) or a sampler")
-        sampler = RefinerSampler(refiner, device=device, batch_size=sample_batch)
+        sampler = RefinerRewrite(refiner, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                 batch_size=sample_batch, device=device)
     if "reward" not in reward.dimensions:
         raise ValueError(f"pav pairs: the reward {type(reward).__name__} gives no aggregate 'reward' "
                          f"(dimensions {list(reward.dimensions)}); use a CompositeReward")
@@ -203,8 +150,7 @@ def pairs(
 
     def process(chunk: list[str]) -> list[dict]:
         seed = sample_seed + zlib.crc32("\n".join(chunk).encode("utf-8"))
-        sampled = sampler.sample(chunk, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                                 seed=seed)
+        sampled = sampler.rewrite(chunk, n, seed=seed)
         if len(sampled) != len(chunk):
             raise RuntimeError(f"{sampler.description} returned {len(sampled)} lists for {len(chunk)} prompts")
         return [_prompt_record(engine, rule, prompt, texts, include_original, seeds)

@@ -15,7 +15,7 @@ transformers' ``repetition_penalty`` and ``no_repeat_ngram_size`` count every to
 ``input_ids``, the chat prompt included: a refiner sampled with them is pushed away from
 the very words the user wrote (measured in issue 11: content kept fell from 78% to 4%).
 These two processors apply the same rules to the generated tokens alone. Prompts are
-left-padded to one width (:func:`~prompt_a_video.modules.refine.left_pad`), so the answer
+left-padded to one width (:func:`~prompt_a_video.refiner.generation.left_pad`), so the answer
 of every row starts at column ``prompt_width``.
 """
 

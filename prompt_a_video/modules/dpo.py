@@ -15,14 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import check_datamodule_fits, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
-from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
-from prompt_a_video.modules.refine import RefinerMixin
+from prompt_a_video.modules.refiner_module import RefinerModule
 from prompt_a_video.modules.shared_prompt import pair_sequence_logps
 
 _REFERENCE_PREFIX = "reference."
@@ -66,7 +64,7 @@ def _eval_mode(module):
         module.train(was_training)
 
 
-class DPORefiner(RefinerMixin, LightningModule):
+class DPORefiner(RefinerModule):
     """DPO (or IPO / SLiC hinge) fine-tuning of the refiner with a fresh LoRA.
 
     Args:
@@ -89,37 +87,26 @@ class DPORefiner(RefinerMixin, LightningModule):
             then read back in later epochs and reruns instead of running the reference.
         reference_cache_dir: folder of that cache; default ``<pav cache>/reference-logps``.
 
-    ``refine(prompts, n)`` (from :class:`RefinerMixin`) samples from the policy.
+    ``refine(prompts, n)`` (from :class:`RefinerModule`) samples from the policy.
     """
+
+    answer_fields = ("chosen", "rejected")
 
     def __init__(self, backbone: CausalLMBackbone, sft_adapter: str | None = None,
                  reference_model: str | None = None, beta: float = 0.1, loss_type: str = "sigmoid",
                  label_smoothing: float = 0.0, nll_weight: float = 0.0, lr: float = 5e-6,
                  weight_decay: float = 0.0, warmup_steps: int = 0, max_length: int = 512,
                  precompute_reference: bool = False, reference_cache_dir: str | None = None) -> None:
-        super().__init__()
+        super().__init__(backbone)
         # Fail on a bad setting at instantiation, before any weights load.
         check_dpo_config(beta, loss_type, label_smoothing)
         if nll_weight < 0:
             raise ValueError(f"model.init_args.nll_weight must be >= 0, got {nll_weight!r}")
         self.save_hyperparameters()
-        self.backbone = backbone
-        self.model = None
         self.reference = None  # a separate reference model; None = the policy with its adapter off
-        self._tokenizer = None
         self._cache: ReferenceLogpsCache | None = None
 
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            self._tokenizer = self.backbone.load_tokenizer()
-        return self._tokenizer
-
     # -- models -------------------------------------------------------------------------
-
-    def on_fit_start(self) -> None:
-        # Refuse overlong examples before the first step, naming the longest (never cut them).
-        check_datamodule_fits(self, ("chosen", "rejected"))
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -276,8 +263,3 @@ class DPORefiner(RefinerMixin, LightningModule):
         _, metrics = self.pair_metrics(batch, "val")
         self.log("val/loss", metrics.pop("val/loss"), prog_bar=True, sync_dist=True, batch_size=len(batch["prompt"]))
         self.log_dict(metrics, sync_dist=True, batch_size=len(batch["prompt"]))
-
-    def configure_optimizers(self):
-        return adamw_warmup_cosine(self.model.parameters(), lr=self.hparams.lr,
-                                   weight_decay=self.hparams.weight_decay, warmup_steps=self.hparams.warmup_steps,
-                                   total_steps=self.trainer.estimated_stepping_batches)

@@ -8,16 +8,14 @@ fine-tuning, AdamW with linear warm-up then cosine decay.
 from __future__ import annotations
 
 import torch
-from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
-from prompt_a_video.modules.chat_encoding import check_datamodule_fits, encode_chat, pad_batch
+from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
 from prompt_a_video.modules.logprobs import model_sequence_logps
-from prompt_a_video.modules.optim import adamw_warmup_cosine
-from prompt_a_video.modules.refine import RefinerMixin
+from prompt_a_video.modules.refiner_module import RefinerModule
 
 
-class SFTRefiner(RefinerMixin, LightningModule):
+class SFTRefiner(RefinerModule):
     """LoRA (or full) SFT of an instruct LLM into a prompt refiner.
 
     Args:
@@ -29,23 +27,12 @@ class SFTRefiner(RefinerMixin, LightningModule):
             before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
     """
 
+    answer_fields = ("target",)
+
     def __init__(self, backbone: CausalLMBackbone, lr: float = 2e-4, weight_decay: float = 0.0,
                  warmup_steps: int = 0, max_length: int = 512) -> None:
-        super().__init__()
+        super().__init__(backbone)
         self.save_hyperparameters()
-        self.backbone = backbone
-        self.model = None
-        self._tokenizer = None
-
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            self._tokenizer = self.backbone.load_tokenizer()
-        return self._tokenizer
-
-    def on_fit_start(self) -> None:
-        # Refuse overlong examples before the first step, naming the longest (never cut them).
-        check_datamodule_fits(self, ("target",))
 
     def configure_model(self) -> None:
         if self.model is None:
@@ -81,8 +68,3 @@ class SFTRefiner(RefinerMixin, LightningModule):
     def validation_step(self, batch, batch_idx):
         loss = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["prompt"]))
-
-    def configure_optimizers(self):
-        return adamw_warmup_cosine(self.model.parameters(), lr=self.hparams.lr,
-                                   weight_decay=self.hparams.weight_decay, warmup_steps=self.hparams.warmup_steps,
-                                   total_steps=self.trainer.estimated_stepping_batches)

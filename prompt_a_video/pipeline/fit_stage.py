@@ -8,6 +8,10 @@ what differs, in the same nested form as a fit YAML::
       trainer: {max_steps: 12}
       model: {init_args: {lr: 1.0e-3}}
 
+``config:`` (like every file a YAML names) is looked up next to the pipeline YAML, then in
+its project root, so the pipeline runs from any directory
+(:mod:`~prompt_a_video.commands.yaml_paths`).
+
 The pipeline adds the wiring (training data from the previous stage, the policy model,
 ``default_root_dir`` in the stage folder, the MLflow run nested under the pipeline's),
 writes the overrides to ``<stage>/overrides.yaml`` and runs the LightningCLI in-process
@@ -39,8 +43,9 @@ def fit_config_files(section: dict[str, Any], where: str) -> list[Path]:
     paths = [Path(f) for f in files]
     for path in paths:
         if not path.is_file():
-            raise FileNotFoundError(f"pipeline: {where}.config: {path} not found (paths are relative to the "
-                                    f"directory `pav pipeline` runs in, {Path.cwd()})")
+            raise FileNotFoundError(f"pipeline: {where}.config: {path} not found (a relative path is looked up "
+                                    "next to the pipeline YAML, then in its project root, then in the working "
+                                    f"directory {Path.cwd()})")
     return paths
 
 
@@ -80,8 +85,10 @@ def run_fit(section: dict[str, Any], where: str, folder: Path, wiring: dict[str,
         tracking_uri: MLflow store (default: the project's).
     """
     import yaml
+    from jsonargparse import ArgumentError
 
     from prompt_a_video.cli import run_lightning
+    from prompt_a_video.commands.errors import argument_error_line
 
     files = fit_config_files(section, where)
     overrides = {k: v for k, v in section.items() if k != "config"}
@@ -100,5 +107,9 @@ def run_fit(section: dict[str, Any], where: str, folder: Path, wiring: dict[str,
         print(f"pipeline: {where}: resuming from {checkpoint}", flush=True)
         args += ["--ckpt_path", str(checkpoint)]
     print(f"pipeline: {where}: pav {' '.join(args)}", flush=True)
-    cli = run_lightning(args)
+    try:
+        cli = run_lightning(args)
+    except ArgumentError as exc:  # a bad key of the section (or its base YAML): name the section
+        raise ValueError(f"pipeline: section {where!r}: {argument_error_line(exc, args)} "
+                         "(options: `pav fit --help`)") from exc
     return cli.model

@@ -4,6 +4,10 @@
 
     pav pipeline -c experiments/quickstart.yaml --workdir runs/quickstart
 
+It runs from any directory: the files the YAML names (fit ``config:``, prompt files) are
+looked up next to it, then in its project root; ``--workdir`` is relative to the working
+directory, like any command-line path (:mod:`prompt_a_video.commands.yaml_paths`).
+
 Stages, each a folder of WORKDIR and an MLflow run nested under the pipeline's run:
 
 1. ``evolve/``    reward-guided evolution of the source prompts -> ``pool.jsonl``
@@ -42,9 +46,11 @@ _WIRED = {
 def section_options(function: Callable, section: dict[str, Any] | None, where: str) -> dict[str, Any]:
     """Validate a section against a stage function's signature (minus what the pipeline
     wires) with jsonargparse, instantiate its components, return the keyword arguments."""
-    from jsonargparse import ArgumentParser
-
     import copy
+
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    from prompt_a_video.commands.errors import argument_error_line
 
     skip = _WIRED[where]
     given = copy.deepcopy(section or {})  # instantiation must not turn the YAML's dicts into objects
@@ -55,8 +61,9 @@ def section_options(function: Callable, section: dict[str, Any] | None, where: s
     parser.add_function_arguments(function, as_group=False, skip=skip)
     try:
         config = parser.parse_object(given)
-    except Exception as exc:  # jsonargparse's message names the bad key and what was expected
-        raise ValueError(f"pipeline: section {where!r}: {exc} (options: `pav {where} --help`)") from exc
+    except ArgumentError as exc:  # jsonargparse's message names the bad key and what was expected
+        raise ValueError(f"pipeline: section {where!r}: {argument_error_line(exc, [])} "
+                         f"(options: `pav {where} --help`)") from exc
     return {k: v for k, v in vars(parser.instantiate(config)).items()}
 
 
@@ -216,7 +223,7 @@ def evaluation_identity(settings: EvaluationSettings) -> dict[str, Any]:
 def _fit(name: str, section: dict[str, Any], folder: Path, wiring: dict[str, Any], experiment: str,
          tracking_uri: str | None, target: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, then export the module to ``folder/refiner``."""
-    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.refiner.export import export_refiner
     from prompt_a_video.pipeline.fit_stage import run_fit
 
     module = run_fit(section, name, folder, wiring, experiment=experiment, run_name=f"fit {name}",

@@ -164,13 +164,14 @@ def _record_keys(keys: str | tuple[str, ...]) -> tuple[str, ...]:
 def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str | tuple[str, ...]],
                 process: Callable[[list[Any]], Iterable[dict]], output: ShardedOutput, *, chunk_size: int = 1,
                 retry_failed: bool = False, desc: str = "work", unit: str = "item",
-                progress: bool = True) -> MergeReport | None:
+                progress: bool = True, merge_order: Sequence[str] | None = None) -> MergeReport | None:
     """Process every unit not yet in ``output`` over the trainer's ranks, then merge.
 
     ``keys[i]`` is the key of the record unit ``i`` writes, or the tuple of the keys of
     the several records it writes (a unit is done when all of them are written).
     ``process`` gets one fixed chunk of ``chunk_size`` units at a time (see
-    :class:`ShardedWorkData`) and returns the records of its units.
+    :class:`ShardedWorkData`) and returns the records of its units. ``OUT`` is merged in
+    the order of ``keys``, or of ``merge_order`` when several jobs share one output.
     Collective: every rank calls it with the same units. Returns the merge report on
     rank 0 and None elsewhere; past the call, ``output.out`` holds every unit's records
     on every rank.
@@ -188,7 +189,7 @@ def run_sharded(trainer: pl.Trainer, units: Sequence[Any], keys: Sequence[str | 
         warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device`.*")
         trainer.predict(module, datamodule=data, return_predictions=False)
     trainer.strategy.barrier(f"{desc}-merge")  # every shard is complete past this line
-    order = [key for unit_keys in keys for key in _record_keys(unit_keys)]
+    order = merge_order if merge_order is not None else [k for unit_keys in keys for k in _record_keys(unit_keys)]
     report = output.merge(order) if trainer.is_global_zero else None
     trainer.strategy.barrier(f"{desc}-merged")  # every rank may read OUT past this line
     return report

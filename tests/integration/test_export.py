@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
-from prompt_a_video.modules.export import export_refiner, load_module_from_checkpoint, load_refiner
-from prompt_a_video.modules.refine import refine_with
+from prompt_a_video.refiner.export import export_refiner, load_module_from_checkpoint, load_refiner
+from prompt_a_video.refiner.generation import refine_with
 from prompt_a_video.modules.sft import SFTRefiner
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prompt_a_video.evolution.pairs_cli import RefinerSampler, Sampler, done_path, pairs
+from prompt_a_video.evolution.pairs_cli import done_path, pairs
+from prompt_a_video.refiner.rewriters import RefinerRewrite, RewriteMethod
 from prompt_a_video.stage_runner import run_function_stage
 
 pytestmark = pytest.mark.integration
@@ -40,12 +41,12 @@ batch_size: 4
 """
 
 
-class FakeSampler(Sampler):
+class FakeSampler(RewriteMethod):
     """Stands in for the refiner: good, bad and unrelated rewrites, shuffled by the seed."""
 
     calls: list[str] = []  # prompts sampled, across instances (the CLI builds a new one per run)
 
-    def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
+    def rewrite(self, prompts, n, seed=0):
         out = []
         for prompt in prompts:
             FakeSampler.calls.append(prompt)
@@ -138,8 +139,8 @@ def test_include_original_and_best_vs_worst_from_python(workdir):
     from prompt_a_video.rewards import offline as off
     from prompt_a_video.rewards.composite import CompositeReward
 
-    class Rewrites(Sampler):
-        def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
+    class Rewrites(RewriteMethod):
+        def rewrite(self, prompts, n, seed=0):
             return [[f"{p}, cinematic lighting, high quality", "a cat sleeping on a sofa"][:n] for p in prompts]
 
     generator = SyntheticGenerator(preset="long-cinematic", num_frames=8, height=32, width=32)
@@ -165,11 +166,10 @@ def test_include_original_and_best_vs_worst_from_python(workdir):
         pairs(generator, reward, "paper/pairs.jsonl", **{**common, "rule": PaperPairRule()})
 
 
-def test_refiner_sampler_samples_from_an_hf_folder(tiny_llama_dir):
-    sampler = RefinerSampler(str(tiny_llama_dir))
-    settings = dict(temperature=1.0, top_p=1.0, max_new_tokens=6)
-    first = sampler.sample(["a dog running", "a red car"], 3, seed=7, **settings)
+def test_the_default_sampler_samples_from_an_hf_folder(tiny_llama_dir):
+    sampler = RefinerRewrite(str(tiny_llama_dir), temperature=1.0, top_p=1.0, max_new_tokens=6)
+    first = sampler.rewrite(["a dog running", "a red car"], 3, seed=7)
     assert len(first) == 2 and all(len(texts) == 3 and all(isinstance(t, str) for t in texts) for texts in first)
-    assert sampler.sample(["a dog running", "a red car"], 3, seed=7, **settings) == first
+    assert sampler.rewrite(["a dog running", "a red car"], 3, seed=7) == first
     with pytest.raises(FileNotFoundError, match="refiner folder not found"):
-        RefinerSampler(str(tiny_llama_dir / "nope")).load()
+        RefinerRewrite(str(tiny_llama_dir / "nope")).load()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from prompt_a_video import cli
-from prompt_a_video.evolution.pairs_cli import Sampler
+from prompt_a_video.refiner.rewriters import RewriteMethod
 from prompt_a_video.generators.synthetic import SyntheticGenerator
 
 pytestmark = pytest.mark.integration
@@ -36,10 +36,10 @@ class KilledOnce(SyntheticGenerator):
         return super().generate(prompts, seed)
 
 
-class Suffixes(Sampler):
+class Suffixes(RewriteMethod):
     """Stands in for the refiner: three rewrites a prompt, chosen by the chunk's seed."""
 
-    def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
+    def rewrite(self, prompts, n, seed=0):
         return [[f"{p}, {w}" for w in ("cinematic lighting", "blurry", f"take {seed % 97}")][:n] for p in prompts]
 
 

@@ -104,10 +104,11 @@ def test_evolve(here, make):
 @pytest.mark.parametrize("make", GENERATORS)
 def test_pairs(here, make):
     from prompt_a_video.evolution.pair_rules import BestVsWorstRule
-    from prompt_a_video.evolution.pairs_cli import Sampler, pairs
+    from prompt_a_video.evolution.pairs_cli import pairs
+    from prompt_a_video.refiner.rewriters import RewriteMethod
 
-    class WithAGlitch(Sampler):
-        def sample(self, prompts, n, *, temperature, top_p, max_new_tokens, seed):
+    class WithAGlitch(RewriteMethod):
+        def rewrite(self, prompts, n, seed=0):
             return [[f"{p}, cinematic lighting", f"{p}, {POISON}", f"{p}, blurry"] for p in prompts]
 
     good = [p for p in PROMPTS if p != POISON]

@@ -78,7 +78,7 @@ def tiny_refiner_export_dir(tiny_llama_dir, tmp_path_factory) -> Path:
     import torch
 
     from prompt_a_video.modules.backbone import CausalLMBackbone
-    from prompt_a_video.modules.export import export_refiner
+    from prompt_a_video.refiner.export import export_refiner
     from prompt_a_video.modules.sft import SFTRefiner
 
     module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=None,

@@ -13,7 +13,7 @@ import torch
 
 from prompt_a_video.evaluation.statistics import compute_metrics
 from prompt_a_video.evaluation.tables import markdown_table
-from prompt_a_video.evaluation.target_tokens import TokenCounter, estimate_counter, token_counter_for
+from prompt_a_video.generators.targets import TokenCounter, estimate_counter, token_counter_for
 from prompt_a_video.evaluation.text_checks import (check_rates, default_text_checks, failing_prompts,
                                                    rewrite_verdicts)
 from prompt_a_video.rewards.text import TEXT_FLOORS

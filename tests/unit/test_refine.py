@@ -12,7 +12,7 @@ from prompt_a_video.modules.answer_penalties import (
     SingleLineAnswer,
     answer_processors,
 )
-from prompt_a_video.modules.refine import DEFAULT_SAMPLING, clean_refinement, refine_with, stop_token_ids
+from prompt_a_video.refiner.generation import DEFAULT_SAMPLING, clean_refinement, refine_with, stop_token_ids
 
 PROMPTS = ["a cat sitting on a long windowsill in the golden evening sun", "a dog", "two birds over the sea"]
 

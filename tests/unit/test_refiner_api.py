@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from prompt_a_video.refine_cli import TARGETS, resolve_limit, token_counter
+from prompt_a_video.generators.targets import TARGETS, resolve_limit, token_counter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -121,7 +121,7 @@ def test_token_limit_precedence_and_recorded_target():
     assert resolve_limit(None, None, {"target": {"name": "mine", "prompt_token_limit": 99}})[0] == 99
     assert resolve_limit(None, None, {"system_prompt": "x"})[0] is None  # nothing recorded: no check
     assert resolve_limit("synthetic:short-strict", None, None)[0] == 60
-    with pytest.raises(SystemExit, match="unknown --target 'cogvideo'.*cogvideox"):
+    with pytest.raises(ValueError, match="unknown --target 'cogvideo'.*cogvideox"):
         resolve_limit("cogvideo", None, None)
 
 
@@ -139,6 +139,6 @@ def test_token_counts_exact_or_estimated(tiny_llama_dir):
     assert exact and count(text) == len(AutoTokenizer.from_pretrained(tiny_llama_dir)(text)["input_ids"])
     for name in PRESETS:  # every synthetic preset is a target
         assert resolve_limit(f"synthetic:{name}", None, None)[0] == PRESETS[name].token_limit
-    with pytest.raises(SystemExit, match="target_tokenizer .*folder not found"):
+    with pytest.raises(FileNotFoundError, match="target_tokenizer .*folder not found"):
         token_counter(None, "/nonexistent/tokenizer")
 

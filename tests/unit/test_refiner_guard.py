@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from prompt_a_video.refiner_guard import GuardedRewrite, guard_samples
+from prompt_a_video.refiner.guard import GuardedRewrite, guard_samples
 from prompt_a_video.rewards.text.checks import TextChecks
 
 # content words: brown, dog, running, beach, sunset (5)

@@ -95,7 +95,7 @@ class Refiner:
         was trained), or None for a bare model folder or a hub id. Reads no weights."""
         if self.path is None:
             return None
-        from prompt_a_video.modules.export import read_settings
+        from prompt_a_video.refiner.export import read_settings
 
         return read_settings(self.path)
 
@@ -111,7 +111,7 @@ class Refiner:
         """
         if self._loaded is None:
             if self.path is not None:
-                from prompt_a_video.modules.export import load_refiner
+                from prompt_a_video.refiner.export import load_refiner
 
                 self._loaded = load_refiner(self.path, use=self.use, dtype=self.dtype, device=self.device)
             else:
@@ -160,7 +160,7 @@ class Refiner:
                 from, default 4, at least ``n``; greedy decoding draws one),
                 ``checks`` (a :class:`~prompt_a_video.rewards.text.checks.TextChecks`),
                 ``repetition_penalty`` and ``no_repeat_ngram_size`` (answer-only; see
-                :func:`~prompt_a_video.modules.refine.refine_with`).
+                :func:`~prompt_a_video.refiner.generation.refine_with`).
 
         Returns:
             for a str: a list of ``n`` rewrites; for a list: one list of ``n`` rewrites
@@ -189,9 +189,9 @@ class Refiner:
     def refine_guarded(self, prompts: list[str], n: int = 1, *, guard_samples: int = 4, checks=None,
                        temperature: float = 0.7, top_p: float = 0.95, **sampling: Any) -> list[list[Any]]:
         """Guarded rewrites with the guard's findings: per prompt, ``n``
-        :class:`~prompt_a_video.refiner_guard.GuardedRewrite` (``.text``, ``.fallback``,
+        :class:`~prompt_a_video.refiner.guard.GuardedRewrite` (``.text``, ``.fallback``,
         ``.verdict``, ``.rejected``). Arguments as :meth:`refine`."""
-        from prompt_a_video.refiner_guard import guard_samples as choose
+        from prompt_a_video.refiner.guard import guard_samples as choose
         from prompt_a_video.rewards.text.checks import TextChecks
 
         if not isinstance(n, int) or n < 1:
@@ -213,7 +213,7 @@ class Refiner:
                 max_new_tokens: int = 256, do_sample: bool | None = None, seed: int | None = 0,
                 **controls: Any) -> list[str] | list[list[str]]:
         """Unguarded samples: what the model writes."""
-        from prompt_a_video.modules.refine import refine_with
+        from prompt_a_video.refiner.generation import refine_with
 
         single = isinstance(prompts, str)
         batch = _check_prompts([prompts] if single else prompts)

@@ -191,7 +191,7 @@ def _write_settings(folder: Path, settings: dict[str, Any]) -> None:
 def _inference_config(model, tokenizer):
     """Config and generation config as a deployed model needs them, restored afterwards:
     KV cache on (gradient checkpointing turns it off), stop at eos *and* end-of-turn."""
-    from prompt_a_video.modules.refine import stop_token_ids
+    from prompt_a_video.refiner.generation import stop_token_ids
 
     use_cache, generation_config = model.config.use_cache, model.generation_config
     stops = stop_token_ids(tokenizer, model)
