@@ -34,23 +34,23 @@ LIGHTNING_COMMANDS: dict[str, str] = {
 # name -> ("module:attribute" of a function, a list or a dict of functions, one-line help).
 # A new stage is one line here plus its module; the help text costs no import.
 STAGES: dict[str, tuple[str, str]] = {
-    "assets": ("prompt_a_video.assets_cli:COMMANDS",
+    "assets": ("prompt_a_video.commands.assets:COMMANDS",
                "install and list the offline assets (SmolLM2, all-MiniLM-L6-v2, VBench)"),
-    "render": ("prompt_a_video.render:render",
+    "render": ("prompt_a_video.commands.render:render",
                "render a prompt set with one backbone, score it with one reward set (MP4s + scores.jsonl)"),
-    "evolve": ("prompt_a_video.evolution.evolve_cli:evolve",
+    "evolve": ("prompt_a_video.commands.evolve:evolve",
                "reward-guided prompt evolution: render, score, rewrite K times -> an evolved pool"),
-    "pairs": ("prompt_a_video.evolution.pairs_cli:pairs",
+    "pairs": ("prompt_a_video.commands.pairs:pairs",
               "sample rewrites from the SFT refiner, render and score them, write DPO preference pairs"),
-    "export": ("prompt_a_video.export_cli:export",
+    "export": ("prompt_a_video.commands.export:export",
                "export a trained refiner checkpoint: PEFT adapter + merged HF model with its chat template"),
-    "evaluate": ("prompt_a_video.evaluation.evaluate_cli:evaluate",
+    "evaluate": ("prompt_a_video.commands.evaluate:evaluate",
                  "compare original, heuristic, zero-shot, sft, dpo prompts: same seeds, metrics.json + report.html"),
-    "pipeline": ("prompt_a_video.pipeline.pipeline_cli:pipeline",
+    "pipeline": ("prompt_a_video.commands.pipeline:pipeline",
                  "the whole method from one YAML: evolve, SFT, pairs, DPO rounds, evaluate (resumable)"),
-    "cache": ("prompt_a_video.cache_cli:COMMANDS",
+    "cache": ("prompt_a_video.commands.cache:COMMANDS",
               "show and prune the render-and-score cache (LRU-bounded videos, scores kept)"),
-    "refine": ("prompt_a_video.refine_cli:refine",
+    "refine": ("prompt_a_video.commands.refine:refine",
                "rewrite prompts with a trained refiner (export folder): prints refined prompts"),
 }
 
@@ -86,7 +86,7 @@ def run_stage(name: str, args: list[str]):
     module_name, attribute = target.split(":")
     components = getattr(import_module(module_name), attribute)
     if callable(components):  # one function: its signature is the stage's config
-        from prompt_a_video.stage_runner import run_function_stage
+        from prompt_a_video.commands.runner import run_function_stage
 
         return run_function_stage(name, components, args)
     from jsonargparse import auto_cli  # a dict of functions: sub-subcommands (pav assets install)
@@ -95,21 +95,9 @@ def run_stage(name: str, args: list[str]):
         return auto_cli(components, args=args, prog=f"pav {name}", as_positional=False, exit_on_error=False)
 
 
-def run_lightning(args: list[str] | None):
-    """Run the LightningCLI; ``None`` lets it read ``sys.argv``. A bad option raises
-    jsonargparse's ``ArgumentError``: the caller says whose option it was."""
-    import warnings
-
-    from prompt_a_video.lightning_cli import PavLightningCLI
-
-    with warnings.catch_warnings():
-        # Called from Python (tests, the pipeline) with explicit args: Lightning warns that
-        # sys.argv also has arguments, which are the caller's own, not ours.
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return PavLightningCLI(args=args)
-
-
 def _run_lightning_command(command: str, argv: list[str]):
+    from prompt_a_video.lightning_cli import run_lightning
+
     with parse_errors_exit(command, argv):
         # explicit args even from the console: sys.argv may hold --debug, which is ours
         return run_lightning(argv)

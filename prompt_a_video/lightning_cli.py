@@ -110,3 +110,15 @@ class PavLightningCLI(LightningCLI):
             if isinstance(entry, Namespace) and str(entry.get("class_path", "")).lower().endswith("mlflowlogger"):
                 return entry
         return None
+
+
+def run_lightning(args: list[str] | None):
+    """Run the LightningCLI; ``None`` lets it read ``sys.argv``. A bad option raises
+    jsonargparse's ``ArgumentError``: the caller says whose option it was."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # Called from Python (tests, the pipeline) with explicit args: Lightning warns that
+        # sys.argv also has arguments, which are the caller's own, not ours.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return PavLightningCLI(args=args)

@@ -10,9 +10,12 @@ This module imports nothing heavy at import time; the logger class lives in
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
@@ -84,3 +87,53 @@ def config_params(config: Mapping) -> dict[str, str]:
         short = key.replace(".init_args.", ".")
         params[short] = "" if value is None else str(value)
     return params
+
+
+@dataclass
+class StageRun:
+    """What a stage's MLflow run records: the stage's resolved config (as the user wrote
+    it, class_path entries as plain data) and the experiment files it came from (the last
+    one names the run). Made by the command layer from the parsed command line, and by
+    the pipeline from its sections; passed to the stage as ``record``."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, record: StageRun | None = None,
+                  experiment: str | None = None, run_name: str | None = None,
+                  tracking_uri: str | None = None) -> Iterator[Any]:
+    """An MLflow run for a non-Lightning stage: config artifact, params, nested under an
+    active parent run (the pipeline) when there is one. Yields the ``mlflow`` module bound
+    to the run, so the stage calls ``mlflow.log_metric(...)``.
+
+    Args:
+        stage: the stage's name (tag ``pav.stage``, and the run name's first word).
+        params: extra values to log as params (and as the config when ``record`` has none).
+        record: the config and files to record (see :class:`StageRun`).
+        experiment: MLflow experiment (default ``prompt-a-video``).
+        run_name: default ``"<stage> <last experiment file's stem>"``, or the stage.
+        tracking_uri: the store (default :func:`resolve_tracking_uri`).
+    """
+    import mlflow
+    import yaml
+
+    record = record or StageRun()
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT)
+    config = redact(record.config or params or {})
+    if run_name is None:
+        run_name = f"{stage} {os.path.splitext(os.path.basename(record.files[-1]))[0]}" if record.files else stage
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=run_name, nested=nested):
+        mlflow.set_tag("pav.stage", stage)
+        mlflow.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
+        flat = config_params(config)
+        if params:
+            flat.update(config_params(params))
+        items = [(k, v[:6000]) for k, v in flat.items()]
+        for start in range(0, len(items), 100):
+            mlflow.log_params(dict(items[start:start + 100]))
+        mlflow.set_tag("pav.started", _dt.datetime.now().isoformat(timespec="seconds"))
+        yield mlflow

@@ -13,7 +13,7 @@
           generator: {class_path: ..., init_args: {...}}
           cache: {class_path: prompt_a_video.cache.RenderCache, init_args: {max_video_bytes: 50GB}}
 
-- ``pav cache info|prune`` (``prompt_a_video/cache_cli.py``).
+- ``pav cache info|prune`` (``prompt_a_video/commands/cache.py``).
 
 The wrappers import torch (through the Generator/Reward interfaces); they are loaded on
 first use so that ``pav cache`` and the store stay light.

@@ -87,7 +87,7 @@ def run_fit(section: dict[str, Any], where: str, folder: Path, wiring: dict[str,
     import yaml
     from jsonargparse import ArgumentError
 
-    from prompt_a_video.cli import run_lightning
+    from prompt_a_video.lightning_cli import run_lightning
     from prompt_a_video.commands.errors import argument_error_line
 
     files = fit_config_files(section, where)

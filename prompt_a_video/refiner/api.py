@@ -19,8 +19,8 @@ A refiner is any of:
 
 Where the refiner is is checked when the ``Refiner`` is made (cheap: no weights, no
 torch); the weights load on the first :meth:`Refiner.refine` (or :meth:`Refiner.load`).
-`pav refine` (:mod:`prompt_a_video.refine_cli`) and `pav pairs`' ``RefinerSampler`` go
-through this class.
+`pav refine` (:mod:`prompt_a_video.commands.refine`) and the default sampler of `pav pairs`
+(``RefinerRewrite``) go through this class.
 """
 
 from __future__ import annotations

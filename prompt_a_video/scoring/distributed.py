@@ -208,7 +208,7 @@ def rank_zero_tracked(trainer: pl.Trainer, stage: str, params: dict | None = Non
     if not trainer.is_global_zero:
         yield _Untracked()
         return
-    from prompt_a_video.stage_runner import tracked_stage
+    from prompt_a_video.tracking import tracked_stage
 
     with tracked_stage(stage, params, **kwargs) as mlflow:
         yield mlflow

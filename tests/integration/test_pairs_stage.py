@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from prompt_a_video.evolution.pairs_cli import done_path, pairs
+from prompt_a_video.commands.pairs import pairs
+from prompt_a_video.evolution.pairs import done_path
 from prompt_a_video.refiner.rewriters import RefinerRewrite, RewriteMethod
-from prompt_a_video.stage_runner import run_function_stage
+from prompt_a_video.commands.runner import run_function_stage
 
 pytestmark = pytest.mark.integration
 

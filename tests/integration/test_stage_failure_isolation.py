@@ -74,7 +74,7 @@ def here(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("make", GENERATORS)
 def test_render(here, make):
-    from prompt_a_video.render import render
+    from prompt_a_video.commands.render import render
 
     summary = render(make(), reward(), "prompts.txt", "out", seeds=[0, 1], batch_size=4, use_cache=False,
                      save_videos=False)
@@ -87,7 +87,7 @@ def test_render(here, make):
 
 @pytest.mark.parametrize("make", GENERATORS)
 def test_evolve(here, make):
-    from prompt_a_video.evolution.evolve_cli import evolve
+    from prompt_a_video.commands.evolve import evolve
     from prompt_a_video.evolution.heuristic_operator import HeuristicOperator
 
     evolve(make(), reward(), HeuristicOperator(), "prompts.txt", "pool.jsonl", iterations=1,
@@ -104,7 +104,7 @@ def test_evolve(here, make):
 @pytest.mark.parametrize("make", GENERATORS)
 def test_pairs(here, make):
     from prompt_a_video.evolution.pair_rules import BestVsWorstRule
-    from prompt_a_video.evolution.pairs_cli import pairs
+    from prompt_a_video.commands.pairs import pairs
     from prompt_a_video.refiner.rewriters import RewriteMethod
 
     class WithAGlitch(RewriteMethod):
@@ -128,7 +128,7 @@ def test_pairs(here, make):
 
 @pytest.mark.parametrize("make", GENERATORS)
 def test_evaluate(here, make):
-    from prompt_a_video.evaluation.evaluate_cli import run_evaluations
+    from prompt_a_video.evaluation.run import run_evaluations
     from prompt_a_video.evaluation.settings import EvaluationSettings
 
     settings = EvaluationSettings(methods=["original", "heuristic"], seeds=[0], fidelity_model=None,

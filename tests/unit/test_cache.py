@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from prompt_a_video import cache_cli
+from prompt_a_video.commands import cache as cache_cli
 from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache, parse_bytes, score_key, video_key
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
@@ -313,7 +313,7 @@ def test_prune_through_the_command_line_keeps_scores(cache, capsys):
 
 
 def test_cache_cli_imports_no_torch():
-    code = ("import sys, prompt_a_video.cache_cli as c; assert set(c.COMMANDS) == {'info', 'prune'};"
+    code = ("import sys, prompt_a_video.commands.cache as c; assert set(c.COMMANDS) == {'info', 'prune'};"
             "print('HEAVY', [m for m in ('torch', 'lightning', 'transformers') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr

@@ -2,7 +2,7 @@
 
 import pytest
 
-from prompt_a_video.evaluation.evaluate_cli import pipeline_refiners
+from prompt_a_video.evaluation.run import pipeline_refiners
 from prompt_a_video.evaluation.methods import (HeuristicRewrite, OperatorRewrite, OriginalPrompt,
                                                RefinerRewrite)
 from prompt_a_video.evaluation.settings import (EvaluationSettings, build_methods, parse_refiner_args,

@@ -94,11 +94,11 @@ def built(path: Path):
     """The pipeline's arguments (base + recipe) with their components constructed (no weights loaded)."""
     from jsonargparse import ActionConfigFile, ArgumentParser
 
-    from prompt_a_video.pipeline.pipeline_cli import pipeline
+    from prompt_a_video.pipeline.run import run_pipeline as pipeline
 
     parser = ArgumentParser(exit_on_error=False, default_meta=False)
     parser.add_argument("-c", "--config", action=ActionConfigFile)
-    parser.add_function_arguments(pipeline, as_group=False)
+    parser.add_function_arguments(pipeline, as_group=False, skip={"record"})
     stack = [a for p in (BASE, path) for a in ("-c", str(p.relative_to(ROOT)))]
     return parser.instantiate_classes(parser.parse_args(stack))
 
@@ -130,9 +130,9 @@ def n_prompts(spec: str, limit: int | None) -> int:
 
 def renders(args) -> int:
     """Videos (or images) the recipe renders: evolution + pairs + evaluation."""
-    from prompt_a_video.evolution.evolve_cli import evolve
-    from prompt_a_video.evolution.pairs_cli import pairs
-    from prompt_a_video.pipeline.pipeline_cli import section_options
+    from prompt_a_video.evolution.pairs import sample_pairs as pairs
+    from prompt_a_video.evolution.run import evolve_prompts as evolve
+    from prompt_a_video.pipeline.run import section_options
 
     ev = section_options(evolve, args.evolve, "evolve")
     evolution = (n_prompts(args.source_prompts, ev["limit"]) * (1 + ev["iterations"] * ev["proposals_per_iteration"])
@@ -191,10 +191,10 @@ def test_components_are_the_papers(path):
     from prompt_a_video.evaluation.methods import OperatorRewrite
     from prompt_a_video.evolution.chat_api_operator import ChatAPIOperator
     from prompt_a_video.evolution.pair_rules import PaperPairRule
-    from prompt_a_video.evolution.pairs_cli import pairs
+    from prompt_a_video.evolution.pairs import sample_pairs as pairs
     from prompt_a_video.generators.diffusers_image import DiffusersImageGenerator
     from prompt_a_video.generators.diffusers_video import DiffusersVideoGenerator
-    from prompt_a_video.pipeline.pipeline_cli import section_options
+    from prompt_a_video.pipeline.run import section_options
     from prompt_a_video.rewards.composite import CompositeReward
     from prompt_a_video.rewards.presets import get_preset
     from prompt_a_video.rewards.real import AestheticReward, CLIPScoreReward, MPSReward, VideoScoreReward

@@ -1,4 +1,4 @@
-"""`pav evolve`: reward-guided prompt evolution over a prompt set -> an evolved pool.
+"""Reward-guided prompt evolution over a prompt set -> an evolved pool (`pav evolve`).
 
 ::
 
@@ -25,11 +25,12 @@ from prompt_a_video.evolution.base import Operator
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
+from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
 
 
-def evolve(
+def evolve_prompts(
     generator: Generator,
     reward: Reward,
     operator: Operator,
@@ -52,6 +53,7 @@ def evolve(
     progress: bool = True,
     trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
     experiment: str = "evolve",
+    record: StageRun | None = None,
 ) -> dict[str, float]:
     """Evolve each source prompt with an operator, a backbone and a reward set into a pool.
 
@@ -83,11 +85,14 @@ def evolve(
         progress: tqdm bars (prompts; iterations of the current batch) on rank 0.
         trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``).
         experiment: MLflow experiment name.
+        record: what the stage's MLflow run records (the command line's config, or the
+            pipeline's section).
 
     Returns:
         on rank 0, the pool statistics (``n_prompts``, ``n_with_best``, ``n_failed``,
         ``mean_candidates``, ``mean_original_reward``, ``mean_gain``) and
-        ``best_reward/<i>`` per iteration; {} on the other ranks.
+        ``best_reward/<i>`` per iteration, ``duplicates_dropped`` and the ``pool`` path;
+        {} on the other ranks.
     """
     from prompt_a_video.data import load_prompts
     from prompt_a_video.evolution.evolve_module import evolve_batch
@@ -114,7 +119,7 @@ def evolve(
     if runner.is_global_zero:
         left = len(set(sources) - output.done(retry_failed=retry_failed))
         log.info("evolve: %d source prompts, %d left to evolve -> %s", len(sources), left, out)
-    with rank_zero_tracked(runner, "evolve", experiment=experiment) as mlflow:
+    with rank_zero_tracked(runner, "evolve", record=record, experiment=experiment) as mlflow:
         mlflow.set_tags({"pav.evolve.backbone": generator.fingerprint[:5000],
                          "pav.evolve.reward": reward.fingerprint[:5000],
                          "pav.evolve.operator": operator.fingerprint[:5000]})
@@ -124,10 +129,7 @@ def evolve(
         if not runner.is_global_zero:  # rank 0 reports
             return {}
         summary = _log_pool(mlflow, out_path, iterations)
-    print(f"evolve: {summary['n_prompts']:.0f} prompts, {summary['n_with_best']:.0f} with a best, "
-          f"{summary['n_failed']:.0f} failed, mean gain {summary['mean_gain']:.4f} "
-          f"({report.duplicates} duplicate records dropped) -> {out}")
-    return summary
+    return {**summary, "duplicates_dropped": float(report.duplicates), "pool": str(out)}
 
 
 def _log_pool(mlflow, out_path: Path, iterations: int) -> dict[str, float]:

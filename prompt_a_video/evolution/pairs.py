@@ -1,4 +1,4 @@
-"""`pav pairs`: preference pairs for DPO from the SFT refiner's own samples (stage 3).
+"""Preference pairs for DPO from the SFT refiner's own samples (stage 3, `pav pairs`).
 
 For each prompt of a set the refiner was not fine-tuned on (default ``pav:dpo``, disjoint
 from the SFT sources ``pav:evolution``): sample ``n`` rewrites from the refiner, render
@@ -41,10 +41,11 @@ from prompt_a_video.generators.base import Generator
 from prompt_a_video.refiner.rewriters import RefinerRewrite, RewriteMethod
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
+from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
 
-__all__ = ["pairs", "done_path"]
+__all__ = ["sample_pairs", "done_path"]
 
 
 def done_path(out: str | os.PathLike) -> Path:
@@ -52,7 +53,7 @@ def done_path(out: str | os.PathLike) -> Path:
     return Path(out).with_suffix(".done.jsonl")
 
 
-def pairs(
+def sample_pairs(
     generator: Generator,
     reward: Reward,
     out: str,
@@ -76,6 +77,7 @@ def pairs(
     errors: str = "raise",
     trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
     experiment: str = "pairs",
+    record: StageRun | None = None,
 ) -> dict[str, float]:
     """Sample rewrites from the refiner, render and score them, keep preference pairs.
 
@@ -116,10 +118,12 @@ def pairs(
         trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``): the
             prompts, their sampling and their renders are split over the ranks.
         experiment: MLflow experiment name.
+        record: what the stage's MLflow run records (the command line's config, or the
+            pipeline's section).
 
     Returns:
-        the summary logged to MLflow (over the whole output, resumed prompts included);
-        {} on ranks other than 0.
+        the summary logged to MLflow (over the whole output, resumed prompts included)
+        and the ``out`` path; {} on ranks other than 0.
     """
     from prompt_a_video.data import load_prompts
     from prompt_a_video.scoring import ScoringEngine, ScoringSettings
@@ -164,7 +168,7 @@ def pairs(
                  len(originals) - left, output.out, rule.description, sampler.description)
     params = {"rule": rule.description, "sampler": sampler.description, "n": n, "seeds": seeds,
               "temperature": temperature, "top_p": top_p, "prompts": prompts}
-    with rank_zero_tracked(runner, "pairs", params, experiment=experiment) as mlflow:
+    with rank_zero_tracked(runner, "pairs", params, record=record, experiment=experiment) as mlflow:
         run_sharded(runner, originals, originals, process, output, chunk_size=sample_batch,
                     desc="sample+render+score", unit="prompt")
         if not runner.is_global_zero:
@@ -174,10 +178,7 @@ def pairs(
         mlflow.log_metrics({f"pairs/{k}": v for k, v in summary.items() if not math.isnan(v)})
         if out_path.stat().st_size:
             mlflow.log_artifact(str(out_path))
-    print(f"pairs: {summary['pairs']:.0f} pairs from {summary['prompts']:.0f} prompts "
-          f"({summary['prompts_zero_pairs']:.0f} with none), median margin {summary['margin_median']:.4g} "
-          f"-> {out_path}")
-    return summary
+    return {**summary, "out": str(out_path)}
 
 
 def _candidate_texts(prompt: str, sampled: list[str], include_original: bool) -> list[str]:

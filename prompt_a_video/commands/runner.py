@@ -1,20 +1,36 @@
-"""Run a pipeline stage (a typed function) from the command line, and track it in MLflow.
+"""Run a command (a typed function) from the command line.
 
-A stage is a plain function whose typed signature is its config: jsonargparse builds the
+A command is a function whose typed signature is its config: jsonargparse builds the
 parser (``-c FILE``, dotted overrides, ``--print_config``, components by ``class_path``),
-instantiates the components, and calls it. The resolved config is kept so that
-:func:`tracked_stage` can log it to the stage's MLflow run.
+instantiates the components, and calls it. A function with a ``record`` parameter gets
+the resolved config and the experiment files in it (a
+:class:`~prompt_a_video.tracking.StageRun`), which its MLflow run records; ``record`` is
+not a command-line option. :func:`command` makes a command from a library function and a
+function that prints its result.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import os
-from collections.abc import Callable, Iterator
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
-_CURRENT_CONFIG: dict[str, Any] = {}
+RECORD = "record"  # the parameter a command's StageRun is passed as
+
+
+def command(library_function: Callable, report: Callable[[Any], None]) -> Callable:
+    """A command: ``library_function``'s signature and docs (its config), then ``report``
+    prints what it returned. The library function does the work; the command only adds
+    the printing, so the pipeline and Python users call the library function itself."""
+
+    @functools.wraps(library_function)
+    def run(*args, **kwargs):
+        result = library_function(*args, **kwargs)
+        report(result)
+        return result
+
+    return run
 
 
 def run_function_stage(name: str, function: Callable, args: list[str] | None):
@@ -31,7 +47,8 @@ def run_function_stage(name: str, function: Callable, args: list[str] | None):
     parser.add_argument("-c", "--config", action=ExperimentFileAction,
                         help="experiment YAML (repeatable); its relative paths are looked up next to it, "
                              "then in its project root")
-    parser.add_function_arguments(function, as_group=False)
+    takes_record = RECORD in inspect.signature(function).parameters
+    parser.add_function_arguments(function, as_group=False, skip={RECORD} if takes_record else None)
     positional = getattr(function, "positional", None)
     if positional:  # `pav refine --model DIR "a dog running"`: bare words are more --<positional> values
         parser.add_argument("bare", nargs="*", type=str, default=[], metavar=positional.upper(),
@@ -43,10 +60,12 @@ def run_function_stage(name: str, function: Callable, args: list[str] | None):
     resolved = yaml.safe_load(parser.dump(config, skip_none=False, skip_validation=True))
     resolved.pop("config", None)
     files = [str(p) for p in (config.get("config") or []) if p is not None]
-    _CURRENT_CONFIG.clear()
-    _CURRENT_CONFIG.update(stage=name, config=resolved, files=files)
     init = parser.instantiate_classes(config)
     kwargs = {k: v for k, v in vars(init).items() if k != "config"}
+    if takes_record:
+        from prompt_a_video.tracking import StageRun
+
+        kwargs[RECORD] = StageRun(resolved, files)
     if bare:
         given = kwargs.get(positional)
         kwargs[positional] = [*([] if given is None else [given] if isinstance(given, str) else given), *bare]
@@ -58,8 +77,6 @@ def _expand_flags(function: Callable, args: list[str]) -> list[str]:
     true (``--json`` = ``--json true``), a function's ``short_options`` (e.g.
     ``{"-n": "--n"}``) are aliases, and its ``repeatable`` list options append when
     repeated (``--refiner a=x --refiner b=y`` = ``--refiner+ a=x --refiner+ b=y``)."""
-    import inspect
-
     aliases = dict(getattr(function, "short_options", {}) or {})
     aliases.update({option: f"{option}+" for option in getattr(function, "repeatable", ())})
     booleans = {f"--{name}" for name, p in inspect.signature(function).parameters.items()
@@ -71,56 +88,3 @@ def _expand_flags(function: Callable, args: list[str]) -> list[str]:
         if arg in booleans and (i + 1 == len(args) or args[i + 1].startswith("-")):
             out.append("true")
     return out
-
-
-def current_stage_config() -> dict[str, Any]:
-    """``{"stage", "config", "files"}`` of the stage being run from the command line ({} otherwise)."""
-    return dict(_CURRENT_CONFIG)
-
-
-@contextlib.contextmanager
-def substage(stage: str, config: dict[str, Any]) -> Iterator[None]:
-    """Within ``pav pipeline``: make ``config`` the current stage config while a stage
-    function runs, so its :func:`tracked_stage` run logs its own section, not the whole
-    pipeline's (the experiment files stay, for the run name)."""
-    saved = dict(_CURRENT_CONFIG)
-    _CURRENT_CONFIG.update(stage=stage, config=config)
-    try:
-        yield
-    finally:
-        _CURRENT_CONFIG.clear()
-        _CURRENT_CONFIG.update(saved)
-
-
-@contextlib.contextmanager
-def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, experiment: str | None = None,
-                  run_name: str | None = None, tracking_uri: str | None = None) -> Iterator[Any]:
-    """An MLflow run for a non-Lightning stage: config artifact, params, nested under an
-    active parent run (the pipeline) when there is one. Yields the ``mlflow`` module bound
-    to the run, so the stage calls ``mlflow.log_metric(...)``.
-    """
-    import mlflow
-    import yaml
-
-    from prompt_a_video.tracking import DEFAULT_EXPERIMENT, config_params, redact, resolve_tracking_uri
-
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-    mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT)
-    current = current_stage_config()
-    config = redact(current.get("config") or params or {})
-    if run_name is None:
-        files = current.get("files") or []
-        run_name = f"{stage} {os.path.splitext(os.path.basename(files[-1]))[0]}" if files else stage
-    nested = mlflow.active_run() is not None
-    with mlflow.start_run(run_name=run_name, nested=nested) as run:
-        mlflow.set_tag("pav.stage", stage)
-        mlflow.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
-        flat = config_params(config)
-        if params:
-            flat.update(config_params(params))
-        items = [(k, v[:6000]) for k, v in flat.items()]
-        for start in range(0, len(items), 100):
-            mlflow.log_params(dict(items[start:start + 100]))
-        mlflow.set_tag("pav.started", _dt.datetime.now().isoformat(timespec="seconds"))
-        yield mlflow
-        del run

@@ -1,10 +1,11 @@
-"""Pipeline stages: a typed function configured like the Lightning stages, tracked in MLflow."""
+"""Commands: a typed function configured like the Lightning stages, its run tracked in MLflow."""
 
 from dataclasses import dataclass
 
 import pytest
 
-from prompt_a_video.stage_runner import current_stage_config, run_function_stage, tracked_stage
+from prompt_a_video.commands.runner import command, run_function_stage
+from prompt_a_video.tracking import StageRun, tracked_stage
 
 
 @dataclass
@@ -15,17 +16,19 @@ class Operator:
     api_key: str | None = None
 
 
-def demo_stage(operator: Operator, prompts: str = "prompts.txt", iterations: int = 3) -> dict:
+def demo_stage(operator: Operator, prompts: str = "prompts.txt", iterations: int = 3,
+               record: StageRun | None = None) -> dict:
     """Demo stage.
 
     Args:
         operator: the component.
         prompts: a file.
         iterations: how many.
+        record: what its run records.
     """
-    with tracked_stage("demo", experiment="demo") as mlflow:
+    with tracked_stage("demo", record=record, experiment="demo") as mlflow:
         mlflow.log_metric("iterations", iterations)
-    return {"operator": operator, "prompts": prompts, "iterations": iterations}
+    return {"operator": operator, "prompts": prompts, "iterations": iterations, "record": record}
 
 
 @pytest.fixture
@@ -39,9 +42,20 @@ def test_yaml_overrides_and_components_reach_the_function(workdir):
     (workdir / "exp.yaml").write_text(
         "operator:\n  model: glm-4\n  api_key: sk-ABCDEFGHIJKLMNOPQRSTUVWX\niterations: 5\n")
     result = run_function_stage("demo", demo_stage, ["-c", "exp.yaml", "--prompts", "mine.txt"])
+    record = result.pop("record")
     assert result == {"operator": Operator("glm-4", "sk-ABCDEFGHIJKLMNOPQRSTUVWX"), "prompts": "mine.txt",
                       "iterations": 5}
-    assert current_stage_config()["files"][-1].endswith("exp.yaml")
+    assert record.files[-1].endswith("exp.yaml") and record.config["iterations"] == 5  # the resolved config
+    assert record.config["operator"]["model"] == "glm-4"
+
+
+def test_a_command_is_its_library_function_plus_a_report(workdir, capsys):
+    printed = command(demo_stage, lambda result: print(f"ran {result['iterations']} iterations"))
+    assert printed.__doc__ == demo_stage.__doc__
+    result = run_function_stage("demo", printed, ["--iterations", "2"])
+    assert result["iterations"] == 2 and capsys.readouterr().out.strip().endswith("ran 2 iterations")
+    with pytest.raises(SystemExit):  # `record` is passed by the runner, never an option
+        run_function_stage("demo", printed, ["--record", "{}"])
 
 
 def test_stage_run_has_config_artifact_params_and_no_secret(workdir):

@@ -197,6 +197,6 @@ def _warn_long(texts: list[str], refined: list[list[str]], limit: int, count: Ca
                   "the text encoder ignores the rest", file=sys.stderr)
 
 
-# `pav refine --model DIR "a dog running"` and `-n 3` (see stage_runner.run_function_stage).
+# `pav refine --model DIR "a dog running"` and `-n 3` (see commands/runner.py).
 refine.positional = "prompt"
 refine.short_options = {"-n": "--n"}

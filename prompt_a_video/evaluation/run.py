@@ -1,14 +1,8 @@
-"""`pav evaluate`: compare prompt rewrite methods on prompt sets, rendered and scored alike.
+"""Evaluations of rewrite methods over prompt sets (`pav evaluate`, the pipeline's last stage).
 
-::
-
-    pav evaluate -c experiments/quickstart.yaml --workdir runs/quickstart --out runs/quickstart/eval-again
-    pav evaluate -c experiments/quickstart.yaml --workdir runs/quickstart --prompts my.txt --out out/mine
-    pav evaluate -c experiments/quickstart.yaml --refiner mine=path/to/export --prompts my.txt --out out/mine
-
-The config is a pipeline YAML (its ``generator``, ``reward`` and ``evaluation`` sections
-are used; the others are accepted and ignored), so a pipeline's refiners are re-evaluated
-exactly as the pipeline evaluated them, on any prompt file.
+:func:`run_evaluations` evaluates every prompt set of the settings (the pipeline calls it);
+:func:`evaluate_refiners` adds what a stand-alone evaluation needs: the refiners a
+pipeline work directory finished, ``NAME=DIR`` refiners, an MLflow run of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +17,7 @@ from prompt_a_video.evaluation.settings import EvaluationSettings
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
+from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +109,7 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
     return results
 
 
-def evaluate(
+def evaluate_refiners(
     generator: Generator,
     reward: Reward,
     out: str,
@@ -124,14 +119,8 @@ def evaluate(
     evaluation: EvaluationSettings | None = None,
     experiment: str = "evaluate",
     tracking_uri: str | None = None,
-    operator: dict | None = None,
-    source_prompts: str | None = None,
-    evolve: dict | None = None,
-    sft: dict | None = None,
-    pairs: dict | None = None,
-    dpo: dict | None = None,
-    dpo_rounds: int | None = None,
-    trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
+    trainer: TrainerOptions = TrainerOptions(),
+    record: StageRun | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Compare rewrite methods (original, heuristic, zero-shot, sft, dpo, your refiners).
 
@@ -150,15 +139,12 @@ def evaluate(
         evaluation: the evaluation settings (a pipeline YAML's ``evaluation:`` section).
         experiment: MLflow experiment name.
         tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
-        operator: (pipeline YAML; not used here)
-        source_prompts: (pipeline YAML; not used here)
-        evolve: (pipeline YAML; not used here)
-        sft: (pipeline YAML; not used here)
-        pairs: (pipeline YAML; not used here)
-        dpo: (pipeline YAML; not used here)
-        dpo_rounds: (pipeline YAML; not used here)
         trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``): the
             LLM rewriting and the rendering are split over the ranks.
+        record: what the stage's MLflow run records.
+
+    Returns:
+        set name -> metrics (rank 0; {} elsewhere).
     """
     from prompt_a_video.evaluation.settings import parse_refiner_args
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked
@@ -169,10 +155,8 @@ def evaluate(
     runner = make_trainer(trainer, out)
     if not trained and not extra and workdir is not None and runner.is_global_zero:
         print(f"evaluate: no finished refiner in {workdir}: comparing the untrained methods only", flush=True)
-    with rank_zero_tracked(runner, "evaluate", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
+    with rank_zero_tracked(runner, "evaluate", record=record, experiment=experiment,
+                           tracking_uri=tracking_uri) as mlflow:
         return run_evaluations(settings, generator, reward, out, trained=trained, extra_refiners=extra,
                                prompts=prompts, zero_shot_model=base_model_of(trained.get("sft")), mlflow=mlflow,
                                pool_path=Path(workdir) / "evolve" / "pool.jsonl" if workdir else None, runner=runner)
-
-
-evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (stage_runner)

@@ -33,13 +33,14 @@ from prompt_a_video.evaluation.settings import EvaluationSettings
 from prompt_a_video.evolution.base import Operator
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
+from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
 
-# Stage-function arguments the pipeline wires itself (not settable in a section).
+# Arguments of the stages' library functions the pipeline sets itself (not settable in a section).
 _WIRED = {
-    "evolve": {"generator", "reward", "operator", "prompts", "out", "experiment"},
-    "pairs": {"generator", "reward", "refiner", "out", "experiment", "sampler"},
+    "evolve": {"generator", "reward", "operator", "prompts", "out", "experiment", "record"},
+    "pairs": {"generator", "reward", "refiner", "out", "experiment", "sampler", "record"},
 }
 
 
@@ -67,7 +68,7 @@ def section_options(function: Callable, section: dict[str, Any] | None, where: s
     return {k: v for k, v in vars(parser.instantiate(config)).items()}
 
 
-def pipeline(
+def run_pipeline(
     generator: Generator,
     reward: Reward,
     operator: Operator,
@@ -81,6 +82,7 @@ def pipeline(
     evaluation: EvaluationSettings | None = None,
     experiment: str = "pipeline",
     tracking_uri: str | None = None,
+    record: StageRun | None = None,
 ) -> dict[str, Any]:
     """Run the method end to end: evolve -> SFT -> pairs -> DPO (rounds) -> evaluate.
 
@@ -102,20 +104,23 @@ def pipeline(
         evaluation: the evaluation settings (prompt sets, seeds, methods); null: skip it.
         experiment: MLflow experiment of the pipeline and its stages.
         tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
+        record: the pipeline YAML as written (its sections are validated and keyed as
+            plain data) and its files; each stage's run records its own section.
 
     Returns:
         stage name -> its outputs (paths, summaries).
     """
-    from prompt_a_video.evolution.evolve_cli import evolve as evolve_stage
-    from prompt_a_video.evolution.pairs_cli import pairs as pairs_stage
+    from prompt_a_video.evolution.pairs import sample_pairs
+    from prompt_a_video.evolution.run import evolve_prompts
     from prompt_a_video.pipeline.fit_stage import fit_fingerprint
     from prompt_a_video.pipeline.stage_state import StageState, stage_key
-    from prompt_a_video.stage_runner import current_stage_config, substage, tracked_stage
+    from prompt_a_video.tracking import tracked_stage
 
     # The sections as written in the YAML: jsonargparse instantiates class_path entries
     # inside a dict argument (pairs.rule), but keys, run configs and the sections' own
     # validation need the plain data.
-    written = current_stage_config().get("config") or {}
+    record = record or StageRun()
+    written = record.config
     evolve, sft, pairs, dpo = (written.get(name, value) for name, value in
                                (("evolve", evolve), ("sft", sft), ("pairs", pairs), ("dpo", dpo)))
     if dpo_rounds < 0:
@@ -123,8 +128,8 @@ def pipeline(
     root = Path(workdir).resolve()  # stages hand each other absolute paths (fit runs read them)
     root.mkdir(parents=True, exist_ok=True)
     # Validate every section before hours of work start.
-    evolve_options = section_options(evolve_stage, evolve, "evolve")
-    pairs_options = section_options(pairs_stage, pairs, "pairs") if dpo and dpo_rounds else {}
+    evolve_options = section_options(evolve_prompts, evolve, "evolve")
+    pairs_options = section_options(sample_pairs, pairs, "pairs") if dpo and dpo_rounds else {}
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
@@ -146,14 +151,14 @@ def pipeline(
         results[name] = outputs
         return key, outputs
 
-    with tracked_stage("pipeline", experiment=experiment, tracking_uri=tracking_uri) as mlflow:
+    with tracked_stage("pipeline", record=record, experiment=experiment, tracking_uri=tracking_uri) as mlflow:
         mlflow.set_tag("pav.workdir", str(root.resolve()))
 
         def run_evolve(folder: Path) -> dict[str, Any]:
             out = folder / "pool.jsonl"
-            with substage("evolve", {**(evolve or {}), "prompts": source_prompts}):
-                summary = evolve_stage(generator, reward, operator, prompts=source_prompts, out=str(out),
-                                       experiment=experiment, **evolve_options)
+            section = StageRun({**(evolve or {}), "prompts": source_prompts}, record.files)
+            summary = evolve_prompts(generator, reward, operator, prompts=source_prompts, out=str(out),
+                                     experiment=experiment, record=section, **evolve_options)
             return {"pool": str(out), "summary": summary}
 
         evolve_key, evolved = stage("evolve", {**components, "operator": operator.fingerprint,
@@ -168,9 +173,9 @@ def pipeline(
 
             def run_pairs(folder: Path, refiner=refiner) -> dict[str, Any]:
                 out = folder / "pairs.jsonl"
-                with substage("pairs", {**(pairs or {}), "refiner": refiner}):
-                    summary = pairs_stage(generator, reward, str(out), refiner=refiner, experiment=experiment,
-                                          **pairs_options)
+                section = StageRun({**(pairs or {}), "refiner": refiner}, record.files)
+                summary = sample_pairs(generator, reward, str(out), refiner=refiner, experiment=experiment,
+                                       record=section, **pairs_options)
                 if not summary.get("pairs"):
                     raise RuntimeError(f"pipeline: pairs-r{r} kept no preference pair ({out}); loosen the pair "
                                        "rule (pairs.rule) or sample more (pairs.n, pairs.limit)")
@@ -190,14 +195,15 @@ def pipeline(
             trained["dpo"] = trained.pop("dpo-r1")
 
         if evaluation is not None:
-            from prompt_a_video.evaluation.evaluate_cli import base_model_of, run_evaluations
+            from prompt_a_video.evaluation.run import base_model_of, run_evaluations
 
             def run_evaluate(folder: Path) -> dict[str, Any]:
-                with substage("evaluate", {"evaluation": evaluation_identity(evaluation), "refiners": trained}):
-                    with tracked_stage("evaluate", experiment=experiment, tracking_uri=tracking_uri) as run:
-                        metrics = run_evaluations(evaluation, generator, reward, folder, trained=trained,
-                                                  zero_shot_model=base_model_of(trained["sft"]), mlflow=run,
-                                                  pool_path=evolved["pool"])
+                section = StageRun({"evaluation": evaluation_identity(evaluation), "refiners": trained}, record.files)
+                with tracked_stage("evaluate", record=section, experiment=experiment,
+                                   tracking_uri=tracking_uri) as run:
+                    metrics = run_evaluations(evaluation, generator, reward, folder, trained=trained,
+                                              zero_shot_model=base_model_of(trained["sft"]), mlflow=run,
+                                              pool_path=evolved["pool"])
                 return {name: {"metrics": str(folder / name / "metrics.json"),
                                "report": str(folder / name / "report.html"),
                                "reward": {m: v.get("reward") for m, v in result["methods"].items()}}

@@ -1,4 +1,4 @@
-"""`pav render`: render a prompt set with one backbone and score it with one reward set.
+"""Render a prompt set with one backbone and score it with one reward set (`pav render`).
 
 The quickest way to look at what a (generator, reward) configuration does, and the
 building block of evolution and evaluation. Both components are chosen in YAML by
@@ -28,6 +28,7 @@ from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
 from prompt_a_video.scoring.items import FLOORS_KEY, Scored
+from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def render_record(scored: Scored) -> dict:
             "scores": scores, "reward": scored.reward, "failure": scored.failure, "meta": scored.meta}
 
 
-def render(
+def render_prompt_set(
     generator: Generator,
     reward: Reward,
     prompts: str,
@@ -71,6 +72,7 @@ def render(
     retry_failed: bool = False,
     trainer: TrainerOptions = TrainerOptions(),  # never mutated; jsonargparse gives --trainer.* options
     experiment: str = "render",
+    record: StageRun | None = None,
 ) -> dict[str, float]:
     """Render a prompt set with a backbone and score every video with a reward set.
 
@@ -90,10 +92,11 @@ def render(
         retry_failed: render again the (prompt, seed) pairs an earlier run recorded as failed.
         trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``).
         experiment: MLflow experiment name.
+        record: what the stage's MLflow run records (the command line's config).
 
     Returns:
-        the mean of every score dimension and of `reward`, plus `n` and `failed` (rank 0;
-        {} on the other ranks).
+        the mean of every score dimension and of `reward`, plus `n` and `failed`, and the
+        output path as ``scores`` (rank 0; {} on the other ranks).
     """
     from prompt_a_video.data import load_prompts
     from prompt_a_video.scoring import Item, ScoringEngine, ScoringSettings
@@ -115,7 +118,7 @@ def render(
         out_dir.mkdir(parents=True, exist_ok=True)
         log.info("render: %d (prompt, seed) pairs, %d already in %s", len(work),
                  len(output.done(retry_failed=retry_failed) & {w.key for w in work}), output.out)
-    with rank_zero_tracked(runner, "render", experiment=experiment) as mlflow:
+    with rank_zero_tracked(runner, "render", record=record, experiment=experiment) as mlflow:
         run_sharded(runner, work, [w.key for w in work], process, output, chunk_size=batch_size,
                     retry_failed=retry_failed, desc="render+score", unit="video")
         if not runner.is_global_zero:
@@ -125,9 +128,7 @@ def render(
         if output.out.exists():
             mlflow.log_artifact(str(output.out))
     log.info("render: %s", summary)
-    print(f"render: {summary.get('n', 0):.0f} videos, mean reward {summary.get('reward', float('nan')):.4f}, "
-          f"{summary.get('failed', 0):.0f} failed -> {output.out}")
-    return summary
+    return {**summary, "scores": str(output.out)}
 
 
 def summarize(scores_path: Path) -> dict[str, float]:
