@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prompt_a_video.data import DataFormatError, PreferencePair, iter_pairs
-from prompt_a_video.datamodules.streaming import StreamingDataModule, StreamingExamples
+from prompt_a_video.datamodules.streaming import StreamingExamples
+from prompt_a_video.datamodules.streaming_module import StreamingDataModule
 
 
 class PreferenceExamples(StreamingExamples):

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prompt_a_video.data import DataFormatError, PoolRecord, iter_pool, sft_pairs
-from prompt_a_video.datamodules.streaming import StreamingDataModule, StreamingExamples
+from prompt_a_video.datamodules.streaming import StreamingExamples
+from prompt_a_video.datamodules.streaming_module import StreamingDataModule
 
 
 class SFTExamples(StreamingExamples):

@@ -122,30 +122,11 @@ def evaluate_refiners(
     trainer: TrainerOptions = TrainerOptions(),
     record: StageRun | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Compare rewrite methods (original, heuristic, zero-shot, sft, dpo, your refiners).
-
-    Every method's prompts are rendered with the same seeds and scored against the
-    original prompts; writes per set rewrites.jsonl, scores.jsonl, videos/, metrics.json,
-    table.md, dimensions.png and report.html.
-
-    Args:
-        generator: the backbone, by class_path (a pipeline YAML's).
-        reward: the reward set, by class_path (a pipeline YAML's).
-        out: output folder (one subfolder per prompt set, or the folder itself with --prompts).
-        workdir: a `pav pipeline` work directory whose sft/dpo refiners are evaluated.
-        prompts: evaluate this prompt set (a .txt/.jsonl file or a named set) instead of
-            the sets in evaluation.prompt_sets (all its prompts: no limit).
-        refiner: more refiners as NAME=DIR (repeatable, or a list).
-        evaluation: the evaluation settings (a pipeline YAML's ``evaluation:`` section).
-        experiment: MLflow experiment name.
-        tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
-        trainer: processes and devices (``--trainer.devices 2 --trainer.strategy ddp``): the
-            LLM rewriting and the rendering are split over the ranks.
-        record: what the stage's MLflow run records.
-
-    Returns:
-        set name -> metrics (rank 0; {} elsewhere).
-    """
+    """`pav evaluate` without its command line (its arguments are documented there, in
+    :mod:`prompt_a_video.commands.evaluate`): the refiners a pipeline work directory
+    finished plus ``refiner`` (``NAME=DIR``), evaluated with ``evaluation`` over its prompt
+    sets (or ``prompts`` alone) in an MLflow run of their own. Returns set name -> metrics
+    (rank 0; {} elsewhere)."""
     from prompt_a_video.evaluation.settings import parse_refiner_args
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked
 

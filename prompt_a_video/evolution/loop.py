@@ -131,6 +131,9 @@ class EvolutionLoop:
             the last float bit with the batch's padding), and a resumed or distributed
             run regroups the prompts; turn it on for rewards known to be batch-invariant,
             or when bit-identical resumes do not matter.
+        use_cache: render and score through the render-and-score cache (off by default
+            here; `pav evolve` turns it on).
+        cache_root: the cache folder (default ``$PAV_CACHE_DIR/render-cache``).
     """
 
     def __init__(
@@ -146,6 +149,8 @@ class EvolutionLoop:
         keep_original_as_best: bool = False,
         render_batch_size: int | None = None,
         batch_across_prompts: bool = False,
+        use_cache: bool = False,
+        cache_root: str | None = None,
     ) -> None:
         for name, value, low in (("iterations", iterations, 0), ("proposals_per_iteration", proposals_per_iteration, 1),
                                  ("top_k", top_k, 1)):
@@ -157,8 +162,8 @@ class EvolutionLoop:
             raise ValueError(f"EvolutionLoop.reward: {type(reward).__name__} provides {list(reward.dimensions)}, "
                              f"but evolution ranks by an aggregate {REWARD_KEY!r}: use a CompositeReward")
         self.generator, self.reward, self.operator = generator, reward, operator
-        # The caller wraps the cache (or not); the engine batches and isolates failures.
-        self.engine = ScoringEngine(generator, reward, ScoringSettings(batch_size=render_batch_size, use_cache=False))
+        # The engine owns the cache, the batching and the failure isolation.
+        self.engine = ScoringEngine(generator, reward, ScoringSettings(render_batch_size, use_cache, cache_root))
         self.iterations, self.proposals_per_iteration, self.top_k = iterations, proposals_per_iteration, top_k
         self.seeds = [0] if not seeds else [int(s) for s in seeds]
         self.operator_seed = int(operator_seed)

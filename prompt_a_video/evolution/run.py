@@ -106,15 +106,11 @@ def evolve_prompts(
     sources = list(dict.fromkeys(item.prompt for item in items))
     if len(sources) < len(items):
         log.warning("evolve: %s has %d repeated prompts; each is evolved once", prompts, len(items) - len(sources))
-    if use_cache:
-        from prompt_a_video.cache import CachedGenerator, CachedReward, RenderCache
-
-        cache = RenderCache(cache_root)
-        generator, reward = CachedGenerator(generator, cache), CachedReward(reward, cache)
     loop = EvolutionLoop(generator, reward, operator, iterations=iterations,
                          proposals_per_iteration=proposals_per_iteration, top_k=top_k, seeds=seeds,
                          operator_seed=operator_seed, keep_original_as_best=keep_original_as_best,
-                         render_batch_size=render_batch_size, batch_across_prompts=batch_across_prompts)
+                         render_batch_size=render_batch_size, batch_across_prompts=batch_across_prompts,
+                         use_cache=use_cache, cache_root=cache_root)
     runner = make_trainer(trainer, out_path.parent)
     if runner.is_global_zero:
         left = len(set(sources) - output.done(retry_failed=retry_failed))

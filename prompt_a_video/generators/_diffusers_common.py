@@ -180,7 +180,7 @@ class DiffusersGeneratorBase(Generator):
     def __init__(
         self, model: str, *, revision: str | None, dtype: str, device: str, height: int | None,
         width: int | None, num_inference_steps: int, guidance_scale: float | None, fps: float,
-        prompt_token_limit: int | None, negative_prompt: str | None, batch_size: int,
+        prompt_token_limit: int | None, target: str | None, negative_prompt: str | None, batch_size: int,
         enable_model_cpu_offload: bool, enable_vae_tiling: bool, enable_vae_slicing: bool,
         progress_bar: bool, extra_call_kwargs: dict[str, Any] | None, load_kwargs: dict[str, Any] | None,
     ) -> None:
@@ -202,6 +202,15 @@ class DiffusersGeneratorBase(Generator):
         # Floats normalised, so that 6 and 6.0 in a YAML give one fingerprint.
         self.guidance_scale = None if guidance_scale is None else float(guidance_scale)
         self.num_inference_steps, self.fps = int(num_inference_steps), float(fps)
+        if target is not None:
+            from prompt_a_video.generators.targets import all_targets
+
+            targets = all_targets()
+            if target not in targets:
+                raise ValueError(f"{name}.target must be one of {', '.join(targets)}, got {target!r}")
+            if prompt_token_limit is None:  # the one table of token limits (generators/targets.py)
+                prompt_token_limit = targets[target].token_limit
+        self.target = target
         self.prompt_token_limit = prompt_token_limit
         self.negative_prompt, self.batch_size = negative_prompt, batch_size
         self.enable_model_cpu_offload = enable_model_cpu_offload

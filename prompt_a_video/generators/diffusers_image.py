@@ -43,6 +43,10 @@ class DiffusersImageGenerator(DiffusersGeneratorBase):
         prompt_token_limit: tokens the text encoder reads (77 for CLIP); passed as
             ``max_sequence_length`` to pipelines that take it (SD3, FLUX, PixArt);
             None = the pipeline's default.
+        target: the model family in :data:`~prompt_a_video.generators.targets.TARGETS`
+            (``cogvideox``, ``wan``, ``ltx``, ``sd``...): gives ``prompt_token_limit`` when
+            that is not set, and is recorded in an exported refiner's ``refiner.json`` so
+            `pav refine` counts tokens for this family.
         negative_prompt: the negative prompt; None = none.
         batch_size: prompts per pipeline call; 1 = exactly batch-independent (see the
             video generator for why larger batches may differ by one level in rare pixels).
@@ -73,6 +77,7 @@ class DiffusersImageGenerator(DiffusersGeneratorBase):
         guidance_scale: float | None = None,
         fps: float = 1.0,
         prompt_token_limit: int | None = None,
+        target: str | None = None,
         negative_prompt: str | None = None,
         batch_size: int = 1,
         enable_model_cpu_offload: bool = False,
@@ -85,7 +90,8 @@ class DiffusersImageGenerator(DiffusersGeneratorBase):
         super().__init__(
             model, revision=revision, dtype=dtype, device=device, height=height, width=width,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, fps=fps,
-            prompt_token_limit=prompt_token_limit, negative_prompt=negative_prompt, batch_size=batch_size,
+            prompt_token_limit=prompt_token_limit, target=target, negative_prompt=negative_prompt,
+            batch_size=batch_size,
             enable_model_cpu_offload=enable_model_cpu_offload, enable_vae_tiling=enable_vae_tiling,
             enable_vae_slicing=enable_vae_slicing, progress_bar=progress_bar,
             extra_call_kwargs=extra_call_kwargs, load_kwargs=load_kwargs,

@@ -54,6 +54,10 @@ class DiffusersVideoGenerator(DiffusersGeneratorBase):
             pipelines that condition on it, e.g. LTX-Video).
         prompt_token_limit: tokens the text encoder reads; passed as ``max_sequence_length``
             to pipelines that take it; None = the pipeline's default (then unknown here).
+        target: the model family in :data:`~prompt_a_video.generators.targets.TARGETS`
+            (``cogvideox``, ``wan``, ``ltx``, ``sd``...): gives ``prompt_token_limit`` when
+            that is not set, and is recorded in an exported refiner's ``refiner.json`` so
+            `pav refine` counts tokens for this family.
         negative_prompt: the negative prompt of classifier-free guidance; None = none.
         batch_size: prompts per pipeline call. 1 (the default) makes every video exactly
             independent of the batch; larger batches are faster on a GPU but batched
@@ -86,6 +90,7 @@ class DiffusersVideoGenerator(DiffusersGeneratorBase):
         guidance_scale: float | None = None,
         fps: float = 8.0,
         prompt_token_limit: int | None = None,
+        target: str | None = None,
         negative_prompt: str | None = None,
         batch_size: int = 1,
         enable_model_cpu_offload: bool = False,
@@ -101,7 +106,8 @@ class DiffusersVideoGenerator(DiffusersGeneratorBase):
         super().__init__(
             model, revision=revision, dtype=dtype, device=device, height=height, width=width,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, fps=fps,
-            prompt_token_limit=prompt_token_limit, negative_prompt=negative_prompt, batch_size=batch_size,
+            prompt_token_limit=prompt_token_limit, target=target, negative_prompt=negative_prompt,
+            batch_size=batch_size,
             enable_model_cpu_offload=enable_model_cpu_offload, enable_vae_tiling=enable_vae_tiling,
             enable_vae_slicing=enable_vae_slicing, progress_bar=progress_bar,
             extra_call_kwargs=extra_call_kwargs, load_kwargs=load_kwargs,

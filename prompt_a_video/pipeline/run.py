@@ -135,7 +135,9 @@ def run_pipeline(
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
     results: dict[str, Any] = {}
     limit = getattr(generator, "prompt_token_limit", None)
-    target = {"name": type(generator).__name__, "prompt_token_limit": limit} if isinstance(limit, int) else None
+    family = getattr(generator, "target", None)  # a family of generators/targets.py: its tokenizer is known
+    target = {"name": family if isinstance(family, str) else type(generator).__name__,
+              "prompt_token_limit": limit} if isinstance(limit, int) else None
 
     def stage(name: str, payload: dict[str, Any], run: Callable[[Path], dict[str, Any]]) -> tuple[str, dict]:
         key = stage_key(payload)

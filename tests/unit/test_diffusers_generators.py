@@ -136,6 +136,19 @@ def test_fingerprint_is_stable_and_names_the_model():
     assert image.fingerprint != fp
 
 
+def test_a_target_family_gives_the_token_limit_from_the_one_table():
+    from prompt_a_video.generators.targets import TARGETS
+
+    base = {k: v for k, v in BASE.items() if k != "prompt_token_limit"}
+    cogvideox = DiffusersVideoGenerator(**base, target="cogvideox")
+    assert cogvideox.prompt_token_limit == TARGETS["cogvideox"].token_limit == 226
+    assert cogvideox.fingerprint == DiffusersVideoGenerator(**BASE).fingerprint  # the same pixels as 226 given
+    assert DiffusersVideoGenerator(**base, target="ltx", prompt_token_limit=64).prompt_token_limit == 64  # given wins
+    assert DiffusersImageGenerator("org/sd", target="sd", dtype="float32").prompt_token_limit == 77
+    with pytest.raises(ValueError, match="target must be one of .*cogvideox"):
+        DiffusersVideoGenerator(**base, target="cogvideo")
+
+
 # ------------------------------------------------------------- loading, errors
 def test_constructing_does_not_load_weights(tiny_cogvideox_dir, tmp_path):
     gen = DiffusersVideoGenerator(str(tiny_cogvideox_dir), **CPU)
