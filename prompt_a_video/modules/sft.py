@@ -11,8 +11,8 @@ import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
-from prompt_a_video.modules.logprobs import model_sequence_logps
 from prompt_a_video.modules.refiner_module import RefinerModule
+from prompt_a_video.modules.shared_prompt import shared_prefix_sequence_logps
 
 
 class SFTRefiner(RefinerModule):
@@ -51,13 +51,15 @@ class SFTRefiner(RefinerModule):
         """Mean next-token cross-entropy over the batch's answer tokens (nats per token).
 
         The same value as the model's own ``loss`` (``labels`` passed to its forward), but
+        the batch runs as one row behind the prefix its examples share (the chat template
+        and system prompt, once: :func:`.shared_prompt.shared_prefix_sequence_logps`), and
         the logits exist only for the answer positions, a chunk at a time and recomputed in
-        backward (:func:`.logprobs.model_sequence_logps`), instead of a full ``[B, T, V]``
-        float32 tensor, its log-softmax and its gradient.
+        backward (:mod:`.logprobs`), instead of a full ``[B, T, V]`` float32 tensor, its
+        log-softmax and its gradient.
         """
         encoded = self.encode(batch["prompt"], batch["target"])
-        logps, counts = model_sequence_logps(self.model, encoded["input_ids"], encoded["attention_mask"],
-                                             encoded["labels"])
+        logps, counts = shared_prefix_sequence_logps(self.model, encoded["input_ids"], encoded["attention_mask"],
+                                                     encoded["labels"])
         return -logps.sum() / counts.sum()
 
     def training_step(self, batch, batch_idx):

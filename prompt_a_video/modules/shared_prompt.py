@@ -1,4 +1,4 @@
-"""Both answers of a preference pair in one row, after a single copy of their prompt.
+"""Rows that share a prefix packed into one row, the prefix run once (DPO pairs, SFT batches).
 
 A DPO batch holds every prompt twice (its chosen row and its rejected row), and for the
 refiner the prompt is most of the tokens: the chat template and the instruction run to
@@ -18,6 +18,12 @@ activations kept for backward.
 :func:`pair_sequence_logps` takes the unpacked ``[2B, T]`` batch (chosen rows, then
 rejected rows, as :meth:`DPORefiner.encode_pairs` builds it), packs it when it can, and
 otherwise computes the same values with :func:`.logprobs.model_sequence_logps`.
+
+The same holds for any group of rows behind a shared prefix: an SFT batch shares the chat
+template and the system prompt (~80 of ~135 tokens with the default prompt), so
+:func:`shared_prefix_sequence_logps` packs the whole batch into one row
+``[prefix | row 1 | row 2 | ...]`` under the same kind of mask: a refiner's SFT step runs
+about half the tokens of the padded batch (2300 of 4408 on the 32 seed pairs in batches of 4).
 """
 
 from __future__ import annotations
@@ -41,17 +47,17 @@ PROMPT, CHOSEN, REJECTED, PADDING = 0, 1, 2, -1
 
 
 @dataclass
-class PackedPairs:
-    """``B`` preference pairs packed one row each, and where their answer tokens are scored.
+class PackedRows:
+    """Groups of rows packed one packed row per group, each group's shared prefix once.
 
     Attributes:
-        input_ids: ``[B, L]`` prompt, chosen answer, rejected answer, padding (pad id 0).
-        position_ids: ``[B, L]`` each token's position in its own unpacked row.
-        segments: ``[B, L]`` ``PROMPT``, ``CHOSEN``, ``REJECTED`` or ``PADDING``.
+        input_ids: ``[G, L]`` prefix, then each member's tokens after it, then padding (id 0).
+        position_ids: ``[G, L]`` each token's position in its own unpacked row.
+        segments: ``[G, L]`` ``PROMPT`` for the prefix, ``k + 1`` for member ``k`` of the
+            group (``CHOSEN``, ``REJECTED`` for a pair), ``PADDING``.
         source_rows, source_cols: ``[M]`` the packed position that predicts each scored token.
         targets: ``[M]`` the scored token ids.
-        sequence: ``[M]`` which unpacked row each scored token belongs to: ``i`` for pair
-            ``i``'s chosen answer, ``B + i`` for its rejected answer.
+        sequence: ``[M]`` which unpacked row each scored token belongs to.
     """
 
     input_ids: torch.Tensor
@@ -63,10 +69,10 @@ class PackedPairs:
     sequence: torch.Tensor
 
     def attention_mask(self, implementation: str, dtype: torch.dtype) -> torch.Tensor:
-        """``[B, 1, L, L]`` mask in the form ``implementation`` takes it as given.
+        """``[G, 1, L, L]`` mask in the form ``implementation`` takes it as given.
 
-        Causal, padding keys hidden, and an answer's tokens visible only to the same answer;
-        a padding query sees the prompt (a row with nothing to attend would softmax to NaN).
+        Causal, padding keys hidden, and a member's tokens visible only to the same member;
+        a padding query sees the prefix (a row with nothing to attend would softmax to NaN).
         ``sdpa`` gets booleans (True = attend; valid under autocast too), ``eager`` adds the
         mask to its scores, so it gets 0 / the ``dtype``'s minimum.
         """
@@ -80,7 +86,55 @@ class PackedPairs:
                                                                                            torch.finfo(dtype).min)
 
 
-def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> PackedPairs | None:
+PackedPairs = PackedRows  # a pair is a group of two rows: chosen, rejected
+
+
+def _prompt_lengths(labels: torch.Tensor) -> list[int]:
+    """Per row, the tokens before the first labelled one (0 when the first is labelled or none is)."""
+    labelled = labels != IGNORE_INDEX
+    return torch.where(labelled.any(1), labelled.float().argmax(1), 0).tolist()
+
+
+def pack_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+              groups: list[list[int]], prefixes: list[int]) -> PackedRows:
+    """Pack right-padded ``[N, T]`` rows: group ``g`` (row indices) becomes one packed row
+    holding its first ``prefixes[g]`` tokens once (the caller checked the group's rows
+    share them and that none of them is labelled), then each member's remaining tokens."""
+    lengths = attention_mask.sum(1).tolist()
+    labelled = labels != IGNORE_INDEX
+    rows, positions, segments, sources, source_rows, targets, sequence = [], [], [], [], [], [], []
+    for g, (members, p) in enumerate(zip(groups, prefixes)):
+        parts, pos, seg = [input_ids[members[0], :p]], [torch.arange(p)], [torch.full((p,), PROMPT)]
+        shift = 0  # member k's unpacked column c >= p sits at packed column c + shift
+        for k, row in enumerate(members):
+            rest = input_ids[row, p:lengths[row]]
+            parts.append(rest)
+            pos.append(torch.arange(p, p + len(rest)))
+            seg.append(torch.full((len(rest),), k + 1))
+            # A token at unpacked column t is predicted from column t - 1.
+            cols = labelled[row, :lengths[row]].nonzero().squeeze(1)
+            before = cols - 1
+            sources.append(torch.where(before >= p, before + shift, before))
+            targets.append(labels[row, cols])
+            sequence.append(torch.full_like(cols, row))
+            source_rows.append(torch.full_like(cols, g))
+            shift += len(rest)
+        rows.append(torch.cat(parts))
+        positions.append(torch.cat(pos))
+        segments.append(torch.cat(seg))
+    width = max(len(row) for row in rows)
+    packed_ids = torch.zeros(len(rows), width, dtype=input_ids.dtype)
+    packed_pos = torch.zeros(len(rows), width, dtype=torch.long)
+    packed_seg = torch.full((len(rows), width), PADDING, dtype=torch.long)
+    for i, (row, pos, seg) in enumerate(zip(rows, positions, segments)):
+        packed_ids[i, :len(row)], packed_pos[i, :len(row)], packed_seg[i, :len(row)] = row, pos, seg
+    device = input_ids.device
+    return PackedRows(packed_ids.to(device), packed_pos.to(device), packed_seg.to(device),
+                      torch.cat(source_rows).to(device), torch.cat(sources).to(device),
+                      torch.cat(targets).to(device), torch.cat(sequence).to(device))
+
+
+def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> PackedRows | None:
     """Pack a right-padded ``[2B, T]`` pair batch (chosen rows, then rejected rows); None if it cannot be.
 
     A batch cannot be packed when some pair's two rows do not start with the same prompt
@@ -90,39 +144,28 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
     if input_ids.shape[0] % 2:
         raise ValueError(f"pack_pairs expects chosen rows then rejected rows ([2B, T]), got {input_ids.shape[0]} rows")
     pairs = input_ids.shape[0] // 2
-    lengths = attention_mask.sum(1).tolist()
-    labelled = labels != IGNORE_INDEX
-    prompt_len = torch.where(labelled.any(1), labelled.float().argmax(1), 0).tolist()
-    rows, positions, segments, sources, targets, sequence = [], [], [], [], [], []
+    prompt_len = _prompt_lengths(labels)
     for i in range(pairs):
-        c, r = i, pairs + i
-        p = prompt_len[c]
-        if p == 0 or prompt_len[r] != p or not torch.equal(input_ids[c, :p], input_ids[r, :p]):
+        p = prompt_len[i]
+        if p == 0 or prompt_len[pairs + i] != p or not torch.equal(input_ids[i, :p], input_ids[pairs + i, :p]):
             return None
-        chosen, rejected = input_ids[c, p:lengths[c]], input_ids[r, p:lengths[r]]
-        n_c, n_r = len(chosen), len(rejected)
-        rows.append(torch.cat([input_ids[c, :p], chosen, rejected]))
-        positions.append(torch.cat([torch.arange(p + n_c), torch.arange(p, p + n_r)]))
-        segments.append(torch.tensor([PROMPT] * p + [CHOSEN] * n_c + [REJECTED] * n_r))
-        # A token at unpacked column t is predicted from column t - 1; in the packed row the
-        # rejected answer's columns are shifted by n_c, its first token predicted from the prompt.
-        for row, shift, seq in ((c, 0, i), (r, n_c, pairs + i)):
-            cols = labelled[row, :lengths[row]].nonzero().squeeze(1)
-            before = cols - 1
-            sources.append(torch.where(before >= p, before + shift, before))
-            targets.append(labels[row, cols])
-            sequence.append(torch.full_like(cols, seq))
-    width = max(len(row) for row in rows)
-    packed_ids = torch.zeros(pairs, width, dtype=input_ids.dtype)
-    packed_pos = torch.zeros(pairs, width, dtype=torch.long)
-    packed_seg = torch.full((pairs, width), PADDING, dtype=torch.long)
-    for i, (row, pos, seg) in enumerate(zip(rows, positions, segments)):
-        packed_ids[i, :len(row)], packed_pos[i, :len(row)], packed_seg[i, :len(row)] = row, pos, seg
-    sequence = torch.cat(sequence)
-    device = input_ids.device
-    return PackedPairs(packed_ids.to(device), packed_pos.to(device), packed_seg.to(device),
-                       (sequence % pairs).to(device),  # pair i's row holds sequences i and B + i
-                       torch.cat(sources).to(device), torch.cat(targets).to(device), sequence.to(device))
+    return pack_rows(input_ids, attention_mask, labels, [[i, pairs + i] for i in range(pairs)], prompt_len[:pairs])
+
+
+def pack_shared_prefix(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> PackedRows | None:
+    """Pack a right-padded ``[B, T]`` batch into one row behind the prefix all its rows
+    share (an SFT batch: the chat template and the system prompt, ~80 tokens of ~135);
+    None when they share no unlabelled prefix or packing would not save tokens."""
+    prompt_len = _prompt_lengths(labels)
+    limit = min(prompt_len)
+    if input_ids.shape[0] < 2 or limit == 0:
+        return None
+    same = (input_ids[:, :limit] == input_ids[:1, :limit]).all(0)
+    prefix = int(same.long().cumprod(0).sum())
+    lengths = attention_mask.sum(1)
+    if prefix == 0 or prefix + int((lengths - prefix).sum()) >= input_ids.shape[0] * int(lengths.max()):
+        return None
+    return pack_rows(input_ids, attention_mask, labels, [list(range(input_ids.shape[0]))], [prefix])
 
 
 def _packable_model(model, width: int) -> bool:
@@ -132,6 +175,25 @@ def _packable_model(model, width: int) -> bool:
             and getattr(config, "_attn_implementation", None) in MASKABLE_ATTENTION
             # a custom mask replaces the model's own, sliding window included: only below it
             and (window is None or not getattr(config, "use_sliding_window", True) or width <= window))
+
+
+def packed_sequence_logps(model, packed: PackedRows | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          labels: torch.Tensor, chunk_logits: int = CHUNK_LOGITS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answer log-probs ``(logps, counts)`` ``[N]`` of the unpacked rows, computed on the
+    packed rows; on the unpacked rows when ``packed`` is None or the model cannot take a
+    custom mask (another attention implementation, a model type outside
+    ``HIDDEN_STATE_MODEL_TYPES``, rows longer than a sliding window)."""
+    if packed is None or not _packable_model(model, packed.input_ids.shape[1]):
+        return model_sequence_logps(model, input_ids, attention_mask, labels, chunk_logits=chunk_logits)
+    head = model.get_output_embeddings()
+    mask = packed.attention_mask(model.config._attn_implementation, head.weight.dtype)
+    hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids,
+                                 use_cache=False).last_hidden_state  # [G, L, H]
+    token_logps = labelled_token_logps(hidden[packed.source_rows, packed.source_cols], head, packed.targets,
+                                       chunk_logits)  # [M]
+    n = input_ids.shape[0]
+    sums = torch.zeros(n, dtype=token_logps.dtype, device=token_logps.device).index_add(0, packed.sequence, token_logps)
+    return sums, torch.bincount(packed.sequence, minlength=n)
 
 
 def pair_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
@@ -148,18 +210,16 @@ def pair_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Te
         float32 sums of the answer tokens' log-probs (nats) and long token counts, equal
         (up to float rounding) to ``model_sequence_logps`` on the unpacked rows, which is
         what runs for a batch :func:`pack_pairs` refuses or a model it cannot take a custom
-        mask to (another attention implementation, a model type outside
-        ``HIDDEN_STATE_MODEL_TYPES``, rows longer than a sliding window).
+        mask to.
     """
-    packed = pack_pairs(input_ids, attention_mask, labels)
-    if packed is None or not _packable_model(model, packed.input_ids.shape[1]):
-        return model_sequence_logps(model, input_ids, attention_mask, labels, chunk_logits=chunk_logits)
-    head = model.get_output_embeddings()
-    mask = packed.attention_mask(model.config._attn_implementation, head.weight.dtype)
-    hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids,
-                                 use_cache=False).last_hidden_state  # [B, L, H]
-    token_logps = labelled_token_logps(hidden[packed.source_rows, packed.source_cols], head, packed.targets,
-                                       chunk_logits)  # [M]
-    n = input_ids.shape[0]
-    sums = torch.zeros(n, dtype=token_logps.dtype, device=token_logps.device).index_add(0, packed.sequence, token_logps)
-    return sums, torch.bincount(packed.sequence, minlength=n)
+    return packed_sequence_logps(model, pack_pairs(input_ids, attention_mask, labels), input_ids, attention_mask,
+                                 labels, chunk_logits)
+
+
+def shared_prefix_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                                 chunk_logits: int = CHUNK_LOGITS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answer log-probs ``(logps, counts)`` ``[B]`` of a batch (SFT's), the prefix its rows
+    share run once (:func:`pack_shared_prefix`); the same values, up to float rounding, as
+    ``model_sequence_logps`` on the unpacked rows, which is what runs when it cannot pack."""
+    return packed_sequence_logps(model, pack_shared_prefix(input_ids, attention_mask, labels), input_ids,
+                                 attention_mask, labels, chunk_logits)

@@ -150,3 +150,78 @@ def test_odd_row_count_is_refused():
     ids, mask, labels = _pair_batch(*BATCH)
     with pytest.raises(ValueError, match="chosen rows then rejected rows"):
         pack_pairs(ids[:5], mask[:5], labels[:5])
+
+
+# ------------------------------------------------------------------ an SFT batch behind its shared prefix
+def _sft_batch(prefix: int, prompts: list[int], answers: list[int], seed=0):
+    """``[B, T]`` right-padded rows: a shared prefix (the system prompt), then each row's own
+    prompt tokens (unlabelled) and answer (labelled)."""
+    gen = torch.Generator().manual_seed(seed)
+    shared = torch.randint(3, VOCAB, (prefix,), generator=gen)
+    rows = [(torch.cat([shared, torch.randint(3, VOCAB, (p,), generator=gen)]), torch.randint(3, VOCAB, (a,),
+                                                                                                generator=gen))
+            for p, a in zip(prompts, answers)]
+    width = max(len(p) + len(a) for p, a in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
+    for i, (p, a) in enumerate(rows):
+        n = len(p) + len(a)
+        ids[i, :n], mask[i, :n], labels[i, len(p):n] = torch.cat([p, a]), 1, a
+    return ids, mask, labels
+
+
+def test_shared_prefix_layout_worked_by_hand():
+    from prompt_a_video.modules.shared_prompt import pack_shared_prefix
+
+    # prefix [7 8], row 0: prompt [9] answer [20 21]; row 1: prompt [5 6] answer [30]
+    ids = torch.tensor([[7, 8, 9, 20, 21], [7, 8, 5, 6, 30]])
+    mask = torch.ones_like(ids)
+    labels = torch.tensor([[-100, -100, -100, 20, 21], [-100, -100, -100, -100, 30]])
+    packed = pack_shared_prefix(ids, mask, labels)
+    assert packed.input_ids.tolist() == [[7, 8, 9, 20, 21, 5, 6, 30]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 2, 3, 4]]
+    assert packed.segments.tolist() == [[PROMPT, PROMPT, 1, 1, 1, 2, 2, 2]]
+    # 20 is predicted at packed column 2, 21 at 3; 30 (unpacked column 4) from packed column 3 + 3 = 6
+    assert packed.source_cols.tolist() == [2, 3, 6] and packed.targets.tolist() == [20, 21, 30]
+    assert packed.sequence.tolist() == [0, 0, 1]
+    allowed = packed.attention_mask("sdpa", torch.float32)[0, 0]
+    assert allowed[5].tolist() == [True, True, False, False, False, True, False, False]  # row 1 never sees row 0
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("model_type", sorted(HIDDEN_STATE_MODEL_TYPES))
+def test_shared_prefix_equals_unpacked_rows_for_every_listed_type(model_type, attn):
+    from prompt_a_video.modules.shared_prompt import shared_prefix_sequence_logps
+
+    model = _tiny(model_type, attn)
+    ids, mask, labels = _sft_batch(9, [2, 4, 1, 3], [3, 1, 5, 2])
+    with torch.no_grad():
+        expected, expected_counts = model_sequence_logps(model, ids, mask, labels)
+        (logps, counts), widths = _decoder_widths(model, lambda: shared_prefix_sequence_logps(model, ids, mask, labels))
+    assert torch.allclose(logps, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(counts, expected_counts)
+    assert widths == [(1, 9 + 5 + 5 + 6 + 5)]  # one row: the prefix once, then each row's own tokens
+
+
+def test_shared_prefix_lora_gradients_equal_unpacked():
+    from prompt_a_video.modules.shared_prompt import shared_prefix_sequence_logps
+
+    model = with_random_lora(_tiny("llama", seed=3)).train(False)
+    ids, mask, labels = _sft_batch(6, [3, 1, 2], [2, 4, 3], seed=5)
+    loss = -model_sequence_logps(model, ids, mask, labels)[0].sum()
+    loss.backward()
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: p.grad.clone() for n, p in lora.items()}
+    model.zero_grad()
+    (-shared_prefix_sequence_logps(model, ids, mask, labels)[0].sum()).backward()
+    for name, param in lora.items():
+        assert torch.allclose(param.grad, expected[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_rows_without_a_shared_prefix_are_not_packed():
+    from prompt_a_video.modules.shared_prompt import pack_shared_prefix
+
+    ids, mask, labels = _sft_batch(4, [2, 3], [2, 2])
+    ids[1, 0] = (ids[0, 0] + 1) % VOCAB  # the rows differ from their first token
+    assert pack_shared_prefix(ids, mask, labels) is None
+    assert pack_shared_prefix(ids[:1], mask[:1], labels[:1]) is None  # one row: nothing to share
