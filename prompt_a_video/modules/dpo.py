@@ -3,9 +3,10 @@
 The policy starts as the SFT model: the SFT LoRA adapter is merged into the base weights,
 then a fresh LoRA is trained with the hand-written loss of :mod:`.dpo_loss`. The reference
 is that same merged model with the fresh adapter switched off (one copy of the weights),
-or an explicitly given model. Chosen and rejected answers go through one forward pass,
-each pair packed into one row that holds its prompt once (:mod:`.shared_prompt`); only the
-answer tokens are scored, their logits a chunk at a time (:mod:`.logprobs`).
+or an explicitly given model. Chosen and rejected answers go through one forward pass:
+each pair's prompt runs once, and the system prompt the pairs share once for the batch
+(:mod:`.shared_prompt`); only the answer tokens are scored, their logits a chunk at a time
+(:mod:`.logprobs`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ answer. Every answer token therefore has exactly the context (tokens and positio
 has in its own ``[prompt | answer]`` row, and the last prompt position predicts the first
 token of both answers. The forward pass costs ``P + C + R`` tokens per pair instead of
 ``2P + C + R`` (plus padding to the batch's longest row), in compute and in the
-activations kept for backward.
+activations kept for backward. When the pairs' prompts start alike (the chat template
+and the system prompt), the whole batch becomes one row and that start runs once:
+``S + sum(P_i - S + C_i + R_i)`` tokens, under a mask that keeps each pair to itself.
 
 :func:`pair_sequence_logps` takes the unpacked ``[2B, T]`` batch (chosen rows, then
 rejected rows, as :meth:`DPORefiner.encode_pairs` builds it), packs it when it can, and
@@ -48,13 +50,19 @@ PROMPT, CHOSEN, REJECTED, PADDING = 0, 1, 2, -1
 
 @dataclass
 class PackedRows:
-    """Groups of rows packed one packed row per group, each group's shared prefix once.
+    """Groups of rows packed behind their shared prefixes, each prefix run once.
+
+    A group's rows share a prefix (a pair's prompt); with ``shared`` tokens common to
+    every group as well (the chat template and the system prompt), all the groups go into
+    one packed row ``[shared | group 1's prefix rest | its members' tokens | group 2 ...]``;
+    otherwise each group is a packed row of its own.
 
     Attributes:
-        input_ids: ``[G, L]`` prefix, then each member's tokens after it, then padding (id 0).
-        position_ids: ``[G, L]`` each token's position in its own unpacked row.
-        segments: ``[G, L]`` ``PROMPT`` for the prefix, ``k + 1`` for member ``k`` of the
+        input_ids: ``[R, L]`` the packed rows, padded with id 0.
+        position_ids: ``[R, L]`` each token's position in its own unpacked row.
+        segments: ``[R, L]`` ``PROMPT`` for a prefix token, ``k + 1`` for member ``k`` of its
             group (``CHOSEN``, ``REJECTED`` for a pair), ``PADDING``.
+        groups: ``[R, L]`` the group a token belongs to; -1 for the prefix every group shares.
         source_rows, source_cols: ``[M]`` the packed position that predicts each scored token.
         targets: ``[M]`` the scored token ids.
         sequence: ``[M]`` which unpacked row each scored token belongs to.
@@ -63,23 +71,28 @@ class PackedRows:
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     segments: torch.Tensor
+    groups: torch.Tensor
     source_rows: torch.Tensor
     source_cols: torch.Tensor
     targets: torch.Tensor
     sequence: torch.Tensor
 
     def attention_mask(self, implementation: str, dtype: torch.dtype) -> torch.Tensor:
-        """``[G, 1, L, L]`` mask in the form ``implementation`` takes it as given.
+        """``[R, 1, L, L]`` mask in the form ``implementation`` takes it as given.
 
-        Causal, padding keys hidden, and a member's tokens visible only to the same member;
-        a padding query sees the prefix (a row with nothing to attend would softmax to NaN).
-        ``sdpa`` gets booleans (True = attend; valid under autocast too), ``eager`` adds the
-        mask to its scores, so it gets 0 / the ``dtype``'s minimum.
+        Causal, padding keys hidden; a token sees the shared prefix, its group's prefix and
+        its own member's tokens, never another member's or another group's; a padding
+        query sees the prefix (a row with nothing to attend would softmax to NaN). ``sdpa``
+        gets booleans (True = attend; valid under autocast too), ``eager`` adds the mask to
+        its scores, so it gets 0 / the ``dtype``'s minimum.
         """
         width = self.segments.shape[1]
         query, key = self.segments[:, :, None], self.segments[:, None, :]
+        q_group, k_group = self.groups[:, :, None], self.groups[:, None, :]
         causal = torch.ones(width, width, dtype=torch.bool, device=self.segments.device).tril()
-        allowed = (causal & (key != PADDING) & ((key == PROMPT) | (key == query))).unsqueeze(1)
+        own_group = (k_group == q_group) & ((key == PROMPT) | (key == query))
+        padding_sees_prefix = (query == PADDING) & (key == PROMPT)
+        allowed = (causal & (key != PADDING) & ((k_group == -1) | own_group | padding_sees_prefix)).unsqueeze(1)
         if implementation == "sdpa":
             return allowed
         return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed,
@@ -95,51 +108,76 @@ def _prompt_lengths(labels: torch.Tensor) -> list[int]:
     return torch.where(labelled.any(1), labelled.float().argmax(1), 0).tolist()
 
 
+def _common_prefix(input_ids: torch.Tensor, limit: int) -> int:
+    """How many leading tokens every row shares (at most ``limit``)."""
+    same = (input_ids[:, :limit] == input_ids[:1, :limit]).all(0)
+    return int(same.long().cumprod(0).sum())
+
+
 def pack_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
-              groups: list[list[int]], prefixes: list[int]) -> PackedRows:
-    """Pack right-padded ``[N, T]`` rows: group ``g`` (row indices) becomes one packed row
-    holding its first ``prefixes[g]`` tokens once (the caller checked the group's rows
-    share them and that none of them is labelled), then each member's remaining tokens."""
+              groups: list[list[int]], prefixes: list[int], shared: int = 0) -> PackedRows:
+    """Pack right-padded ``[N, T]`` rows by group (row indices): group ``g``'s first
+    ``prefixes[g]`` tokens once, then each member's remaining tokens. With ``shared > 0``
+    (tokens every row starts with, ``<= min(prefixes)``) all groups share one packed row
+    and those tokens appear once in it. The caller checked that a group's rows share their
+    prefix and that no prefix token is labelled."""
     lengths = attention_mask.sum(1).tolist()
     labelled = labels != IGNORE_INDEX
-    rows, positions, segments, sources, source_rows, targets, sequence = [], [], [], [], [], [], []
-    for g, (members, p) in enumerate(zip(groups, prefixes)):
-        parts, pos, seg = [input_ids[members[0], :p]], [torch.arange(p)], [torch.full((p,), PROMPT)]
-        shift = 0  # member k's unpacked column c >= p sits at packed column c + shift
-        for k, row in enumerate(members):
-            rest = input_ids[row, p:lengths[row]]
-            parts.append(rest)
-            pos.append(torch.arange(p, p + len(rest)))
-            seg.append(torch.full((len(rest),), k + 1))
-            # A token at unpacked column t is predicted from column t - 1.
-            cols = labelled[row, :lengths[row]].nonzero().squeeze(1)
-            before = cols - 1
-            sources.append(torch.where(before >= p, before + shift, before))
-            targets.append(labels[row, cols])
-            sequence.append(torch.full_like(cols, row))
-            source_rows.append(torch.full_like(cols, g))
-            shift += len(rest)
+    layout = [list(range(len(groups)))] if shared else [[g] for g in range(len(groups))]
+    rows, positions, segments, group_ids = [], [], [], []
+    sources, source_rows, targets, sequence = [], [], [], []
+    for r, in_row in enumerate(layout):
+        first = groups[in_row[0]][0]
+        parts, pos = [input_ids[first, :shared]], [torch.arange(shared)]
+        seg, grp = [torch.full((shared,), PROMPT)], [torch.full((shared,), -1)]
+        column = shared  # where the next piece starts in the packed row
+        for g in in_row:
+            members, p = groups[g], prefixes[g]
+            parts.append(input_ids[members[0], shared:p])
+            pos.append(torch.arange(shared, p))
+            seg.append(torch.full((p - shared,), PROMPT))
+            grp.append(torch.full((p - shared,), g))
+            base = column - shared  # unpacked column c in [shared, p) sits at packed column c + base
+            column += p - shared
+            for k, row in enumerate(members):
+                rest = input_ids[row, p:lengths[row]]
+                parts.append(rest)
+                pos.append(torch.arange(p, p + len(rest)))
+                seg.append(torch.full((len(rest),), k + 1))
+                grp.append(torch.full((len(rest),), g))
+                # A token at unpacked column t is predicted from column t - 1.
+                cols = labelled[row, :lengths[row]].nonzero().squeeze(1)
+                before = cols - 1
+                moved = torch.where(before >= p, before + column - p, before + base)
+                sources.append(torch.where(before >= shared, moved, before))
+                targets.append(labels[row, cols])
+                sequence.append(torch.full_like(cols, row))
+                source_rows.append(torch.full_like(cols, r))
+                column += len(rest)
         rows.append(torch.cat(parts))
         positions.append(torch.cat(pos))
         segments.append(torch.cat(seg))
+        group_ids.append(torch.cat(grp))
     width = max(len(row) for row in rows)
-    packed_ids = torch.zeros(len(rows), width, dtype=input_ids.dtype)
-    packed_pos = torch.zeros(len(rows), width, dtype=torch.long)
-    packed_seg = torch.full((len(rows), width), PADDING, dtype=torch.long)
-    for i, (row, pos, seg) in enumerate(zip(rows, positions, segments)):
-        packed_ids[i, :len(row)], packed_pos[i, :len(row)], packed_seg[i, :len(row)] = row, pos, seg
+    packed = [torch.zeros(len(rows), width, dtype=input_ids.dtype), torch.zeros(len(rows), width, dtype=torch.long),
+              torch.full((len(rows), width), PADDING, dtype=torch.long), torch.full((len(rows), width), -1,
+                                                                                    dtype=torch.long)]
+    for i, values in enumerate(zip(rows, positions, segments, group_ids)):
+        for tensor, value in zip(packed, values):
+            tensor[i, :len(value)] = value
     device = input_ids.device
-    return PackedRows(packed_ids.to(device), packed_pos.to(device), packed_seg.to(device),
-                      torch.cat(source_rows).to(device), torch.cat(sources).to(device),
-                      torch.cat(targets).to(device), torch.cat(sequence).to(device))
+    return PackedRows(*(t.to(device) for t in packed), torch.cat(source_rows).to(device),
+                      torch.cat(sources).to(device), torch.cat(targets).to(device), torch.cat(sequence).to(device))
 
 
 def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> PackedRows | None:
     """Pack a right-padded ``[2B, T]`` pair batch (chosen rows, then rejected rows); None if it cannot be.
 
-    A batch cannot be packed when some pair's two rows do not start with the same prompt
-    (the tokens before the first labelled one): an overlong example whose prompt was cut
-    differently for its two answers, or a row whose very first token is labelled.
+    Each pair's prompt is run once; when the pairs' prompts start alike (the chat template
+    and the system prompt), all the pairs share one packed row and that start runs once
+    for the batch. A batch cannot be packed when some pair's two rows do not start with
+    the same prompt (the tokens before the first labelled one): an overlong example whose
+    prompt was cut differently for its two answers, or a row whose very first token is labelled.
     """
     if input_ids.shape[0] % 2:
         raise ValueError(f"pack_pairs expects chosen rows then rejected rows ([2B, T]), got {input_ids.shape[0]} rows")
@@ -149,7 +187,9 @@ def pack_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: to
         p = prompt_len[i]
         if p == 0 or prompt_len[pairs + i] != p or not torch.equal(input_ids[i, :p], input_ids[pairs + i, :p]):
             return None
-    return pack_rows(input_ids, attention_mask, labels, [[i, pairs + i] for i in range(pairs)], prompt_len[:pairs])
+    shared = _common_prefix(input_ids, min(prompt_len)) if pairs > 1 else 0
+    return pack_rows(input_ids, attention_mask, labels, [[i, pairs + i] for i in range(pairs)], prompt_len[:pairs],
+                     shared=shared)
 
 
 def pack_shared_prefix(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> PackedRows | None:
@@ -160,8 +200,7 @@ def pack_shared_prefix(input_ids: torch.Tensor, attention_mask: torch.Tensor, la
     limit = min(prompt_len)
     if input_ids.shape[0] < 2 or limit == 0:
         return None
-    same = (input_ids[:, :limit] == input_ids[:1, :limit]).all(0)
-    prefix = int(same.long().cumprod(0).sum())
+    prefix = _common_prefix(input_ids, limit)
     lengths = attention_mask.sum(1)
     if prefix == 0 or prefix + int((lengths - prefix).sum()) >= input_ids.shape[0] * int(lengths.max()):
         return None
@@ -188,7 +227,7 @@ def packed_sequence_logps(model, packed: PackedRows | None, input_ids: torch.Ten
     head = model.get_output_embeddings()
     mask = packed.attention_mask(model.config._attn_implementation, head.weight.dtype)
     hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids,
-                                 use_cache=False).last_hidden_state  # [G, L, H]
+                                 use_cache=False).last_hidden_state  # [R, L, H]
     token_logps = labelled_token_logps(hidden[packed.source_rows, packed.source_cols], head, packed.targets,
                                        chunk_logits)  # [M]
     n = input_ids.shape[0]

@@ -21,12 +21,14 @@ def _tiny(model_type: str, attn: str = "sdpa", seed: int = 0, **extra):
     return tiny_lm_of_type(model_type, VOCAB, attn, seed, **extra)
 
 
-def _pair_batch(prompts, chosen, rejected, seed=0):
-    """``[2B, T]`` right-padded rows (chosen rows, then rejected rows) of random token ids."""
+def _pair_batch(prompts, chosen, rejected, seed=0, shared=0):
+    """``[2B, T]`` right-padded rows (chosen rows, then rejected rows) of random token ids;
+    every prompt starts with the same ``shared`` tokens (a system prompt) when asked."""
     gen = torch.Generator().manual_seed(seed)
+    system = torch.randint(3, VOCAB, (shared,), generator=gen)
     rows = []
     for p, c, r in zip(prompts, chosen, rejected):
-        prompt = torch.randint(3, VOCAB, (p,), generator=gen)
+        prompt = torch.cat([system, torch.randint(3, VOCAB, (p,), generator=gen)])
         rows.append((prompt, torch.randint(3, VOCAB, (c,), generator=gen), torch.randint(3, VOCAB, (r,), generator=gen)))
     unpacked = [(p, c) for p, c, _ in rows] + [(p, r) for p, _, r in rows]
     width = max(len(p) + len(a) for p, a in unpacked)
@@ -225,3 +227,49 @@ def test_rows_without_a_shared_prefix_are_not_packed():
     ids[1, 0] = (ids[0, 0] + 1) % VOCAB  # the rows differ from their first token
     assert pack_shared_prefix(ids, mask, labels) is None
     assert pack_shared_prefix(ids[:1], mask[:1], labels[:1]) is None  # one row: nothing to share
+
+
+# ------------------------------------------------------------------ pairs behind a system prompt they all share
+def test_pairs_sharing_a_system_prompt_layout_worked_by_hand():
+    # system [7 8]; pair 0: prompt [9], chosen [20], rejected [30 31]; pair 1: prompt [5 6], chosen [40], rejected [50]
+    ids = torch.tensor([[7, 8, 9, 20, 0], [7, 8, 5, 6, 40], [7, 8, 9, 30, 31], [7, 8, 5, 6, 50]])
+    mask = (ids != 0).long()
+    labels = torch.full_like(ids, -100)
+    labels[0, 3], labels[1, 4], labels[2, 3:5], labels[3, 4] = 20, 40, torch.tensor([30, 31]), 50
+    packed = pack_pairs(ids, mask, labels)
+    assert packed.input_ids.tolist() == [[7, 8, 9, 20, 30, 31, 5, 6, 40, 50]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 3, 4, 2, 3, 4, 4]]
+    assert packed.groups.tolist() == [[-1, -1, 0, 0, 0, 0, 1, 1, 1, 1]]
+    assert packed.segments.tolist() == [[PROMPT, PROMPT, PROMPT, CHOSEN, REJECTED, REJECTED, PROMPT, PROMPT, CHOSEN,
+                                         REJECTED]]
+    # by pair, chosen then rejected: 20 from column 2; 30 from 2 and 31 from 4; 40 from 7; 50 from 7
+    assert packed.source_cols.tolist() == [2, 2, 4, 7, 7] and packed.sequence.tolist() == [0, 2, 2, 1, 3]
+    allowed = packed.attention_mask("sdpa", torch.float32)[0, 0]
+    assert allowed[8].tolist() == [True, True, False, False, False, False, True, True, True, False]  # pair 1's chosen
+    assert allowed[5].tolist() == [True, True, True, False, True, True, False, False, False, False]  # pair 0's rejected
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("model_type", sorted(HIDDEN_STATE_MODEL_TYPES))
+def test_pairs_sharing_a_system_prompt_equal_unpacked_rows(model_type, attn):
+    model = _tiny(model_type, attn)
+    ids, mask, labels = _pair_batch(*BATCH, shared=6)
+    with torch.no_grad():
+        expected, expected_counts = model_sequence_logps(model, ids, mask, labels)
+        (logps, counts), widths = _decoder_widths(model, lambda: pair_sequence_logps(model, ids, mask, labels))
+    assert torch.allclose(logps, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(counts, expected_counts)
+    assert widths == [(1, 6 + 10 + 14 + 12)]  # the system prompt once, then each pair's prompt and answers
+
+
+def test_pairs_sharing_a_system_prompt_give_the_lora_gradients_of_unpacked_rows():
+    model = with_random_lora(_tiny("llama", seed=2)).train(False)
+    ids, mask, labels = _pair_batch(*BATCH, seed=4, shared=5)
+    weights = torch.linspace(-1.0, 2.0, ids.shape[0])
+    (model_sequence_logps(model, ids, mask, labels)[0] * weights).sum().backward()
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: p.grad.clone() for n, p in lora.items()}
+    model.zero_grad()
+    (pair_sequence_logps(model, ids, mask, labels)[0] * weights).sum().backward()
+    for name, param in lora.items():
+        assert torch.allclose(param.grad, expected[name], rtol=1e-4, atol=1e-6), name
