@@ -30,11 +30,16 @@ def _pair_batch(prompts, chosen, rejected, seed=0, shared=0):
     for p, c, r in zip(prompts, chosen, rejected):
         prompt = torch.cat([system, torch.randint(3, VOCAB, (p,), generator=gen)])
         rows.append((prompt, torch.randint(3, VOCAB, (c,), generator=gen), torch.randint(3, VOCAB, (r,), generator=gen)))
-    unpacked = [(p, c) for p, c, _ in rows] + [(p, r) for p, _, r in rows]
-    width = max(len(p) + len(a) for p, a in unpacked)
-    ids = torch.zeros(len(unpacked), width, dtype=torch.long)
+    return _padded([(p, c) for p, c, _ in rows] + [(p, r) for p, _, r in rows])
+
+
+def _padded(rows):
+    """``(input_ids, attention_mask, labels)`` ``[N, T]`` of (prompt, answer) rows, right-padded,
+    only the answers labelled."""
+    width = max(len(p) + len(a) for p, a in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
     mask, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
-    for i, (p, a) in enumerate(unpacked):
+    for i, (p, a) in enumerate(rows):
         n = len(p) + len(a)
         ids[i, :n], mask[i, :n], labels[i, len(p):n] = torch.cat([p, a]), 1, a
     return ids, mask, labels
@@ -163,13 +168,7 @@ def _sft_batch(prefix: int, prompts: list[int], answers: list[int], seed=0):
     rows = [(torch.cat([shared, torch.randint(3, VOCAB, (p,), generator=gen)]), torch.randint(3, VOCAB, (a,),
                                                                                                 generator=gen))
             for p, a in zip(prompts, answers)]
-    width = max(len(p) + len(a) for p, a in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    mask, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
-    for i, (p, a) in enumerate(rows):
-        n = len(p) + len(a)
-        ids[i, :n], mask[i, :n], labels[i, len(p):n] = torch.cat([p, a]), 1, a
-    return ids, mask, labels
+    return _padded(rows)
 
 
 def test_shared_prefix_layout_worked_by_hand():
