@@ -87,6 +87,7 @@ def refine(
     batch_size: int = 8,
     guard: bool = True,
     guard_samples: int = 4,
+    format: str | None = None,
 ) -> list[list[str]]:
     """Rewrite prompts with a trained refiner (export folder) and print the refined prompts.
 
@@ -126,6 +127,10 @@ def refine(
             guard_samples samples, or the original prompt, with a note on stderr, when
             none passes. --guard false prints what the model writes.
         guard_samples: samples drawn per prompt for the guard to choose from (>= n).
+        format: the prompt format of a folder without refiner.json: default, or paper
+            (the paper's: no system turn, its task text, "New prompt:"), to run a refiner
+            the paper's authors released as it was trained. An export's refiner.json
+            decides otherwise.
 
     Returns:
         per input prompt, its refined prompts.
@@ -141,7 +146,7 @@ def refine(
                          "temperature 0, gives one answer)")
     texts = gather_prompts(prompt, prompts)
     try:
-        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=batch_size)
+        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=batch_size, prompt_format=format)
         limit, family, label = resolve_limit(target, token_limit, refiner.settings)
         count, exact = token_counter(family, target_tokenizer) if limit is not None else (None, False)
         refiner.load()

@@ -18,6 +18,27 @@ DEFAULT_SYSTEM_PROMPT = (
     "do not add extra scene changes or many simultaneous actions. Reply with the description only."
 )
 
+# The paper's refiner prompt, exactly as its released refiners were trained and are run
+# (jiyt17/Prompt-A-Video: booster/finetuning/datasets/custom_dataset.py and
+# booster/inference/inference_chat.py): no system turn, one user turn of this task text,
+# the original prompt, then "\nNew prompt:\n". It is the interface of their weights, so it
+# is reproduced character for character.
+PAPER_TASK_PROMPT = (
+    "You need to refine user's input prompt. The user's input prompt is used for video generation task. "
+    "You need to refine the user's prompt to make it more suitable for the task.\n"
+    "You will be prompted by people looking to create detailed, amazing videos. The way to accomplish this "
+    "is to take their short prompts and make them extremely detailed and descriptive. You will only ever "
+    "output a single video description per user request.\n"
+    "You should refactor the entire description to integrate the suggestions. Original prompt:\n"
+)
+PAPER_USER_TEMPLATE = PAPER_TASK_PROMPT + "{prompt}\nNew prompt:\n"
+
+#: name -> (system prompt or None for no system turn, user template)
+PROMPT_FORMATS: dict[str, tuple[str | None, str]] = {
+    "default": (DEFAULT_SYSTEM_PROMPT, "{prompt}"),
+    "paper": (None, PAPER_USER_TEMPLATE),
+}
+
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -53,7 +74,11 @@ class CausalLMBackbone:
         dtype: weights dtype: float32 (CPU), bfloat16 or float16 (GPU).
         attn_implementation: ``eager``, ``sdpa``, ``flash_attention_2``; None = library default.
         gradient_checkpointing: trade compute for activation memory.
-        system_prompt: the refiner's instruction (system message).
+        prompt_format: ``default`` (our system prompt, the user's prompt as the user turn)
+            or ``paper`` (the paper's: no system turn, its task text + prompt +
+            "New prompt:"; the format its released refiners were trained with). With
+            ``paper``, ``system_prompt`` and ``user_template`` are the paper's.
+        system_prompt: the refiner's instruction (system message); null: no system turn.
         user_template: the user message; ``{prompt}`` is replaced by the user's prompt.
         lora: a LoRA adapter to train; None trains all weights (fine for small models).
     """
@@ -62,13 +87,22 @@ class CausalLMBackbone:
     dtype: str = "float32"
     attn_implementation: str | None = None
     gradient_checkpointing: bool = False
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    prompt_format: str = "default"
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     user_template: str = "{prompt}"
     lora: LoraSpec | None = field(default_factory=LoraSpec)
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
             raise ValueError(f"backbone.dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"backbone.prompt_format must be one of {list(PROMPT_FORMATS)}, got {self.prompt_format!r}")
+        if self.prompt_format != "default":
+            if (self.system_prompt, self.user_template) not in (PROMPT_FORMATS["default"],
+                                                                PROMPT_FORMATS[self.prompt_format]):
+                raise ValueError(f"backbone.prompt_format {self.prompt_format!r} sets the system prompt and the "
+                                 "user template itself: leave system_prompt and user_template unset")
+            self.system_prompt, self.user_template = PROMPT_FORMATS[self.prompt_format]
         if "{prompt}" not in self.user_template:
             raise ValueError(f"backbone.user_template must contain '{{prompt}}', got {self.user_template!r}")
 
@@ -108,9 +142,10 @@ class CausalLMBackbone:
         return model
 
     def messages(self, prompt: str, answer: str | None = None) -> list[dict[str, str]]:
-        """The chat of one example: system, user (the prompt), optionally the assistant's answer."""
-        chat = [{"role": "system", "content": self.system_prompt},
-                {"role": "user", "content": self.user_template.replace("{prompt}", prompt)}]
+        """The chat of one example: system (unless there is none), user (the prompt),
+        optionally the assistant's answer."""
+        chat = [] if self.system_prompt is None else [{"role": "system", "content": self.system_prompt}]
+        chat.append({"role": "user", "content": self.user_template.replace("{prompt}", prompt)})
         if answer is not None:
             chat.append({"role": "assistant", "content": answer})
         return chat

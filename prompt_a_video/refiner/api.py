@@ -53,6 +53,10 @@ class Refiner:
         batch_size: prompts per ``generate`` call (each gives ``n`` sequences per
             prompt): speed and memory. Sampled rewrites depend on it too (a batch
             shares one random stream).
+        prompt_format: how to prompt a folder or hub id without ``refiner.json``:
+            ``default`` (our system prompt), or ``paper``: the paper's format (no system
+            turn, its task text + prompt + "New prompt:"), to run the authors' released
+            refiners as they were trained. An export's ``refiner.json`` decides otherwise.
 
     Raises:
         FileNotFoundError: ``model`` is neither an existing folder, nor an asset name,
@@ -61,7 +65,7 @@ class Refiner:
     """
 
     def __init__(self, model: str | os.PathLike, *, use: str = "auto", dtype: str | None = None,
-                 device: str | None = None, batch_size: int = 8) -> None:
+                 device: str | None = None, batch_size: int = 8, prompt_format: str | None = None) -> None:
         if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
             raise TypeError(f"Refiner: model must be a folder, an asset name or a hub id, got {model!r}")
         if use not in _USES:
@@ -73,6 +77,11 @@ class Refiner:
         self.dtype = dtype
         self.device = device
         self.batch_size = batch_size
+        from prompt_a_video.modules.backbone import PROMPT_FORMATS
+
+        if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"Refiner: prompt_format must be one of {list(PROMPT_FORMATS)}, got {prompt_format!r}")
+        self.prompt_format = prompt_format
         self.path = _locate(model)
         if self.path is None and use == "adapter":
             raise ValueError(f"Refiner: use='adapter' needs an export folder with adapter/, not the hub id {model!r}")
@@ -113,7 +122,8 @@ class Refiner:
             if self.path is not None:
                 from prompt_a_video.refiner.export import load_refiner
 
-                self._loaded = load_refiner(self.path, use=self.use, dtype=self.dtype, device=self.device)
+                self._loaded = load_refiner(self.path, use=self.use, dtype=self.dtype, device=self.device,
+                                            prompt_format=self.prompt_format)
             else:
                 self._loaded = self._load_hub()
         return self._loaded
@@ -122,7 +132,8 @@ class Refiner:
         """A hub id: the base model with the default system prompt (GPU machines with a hub)."""
         from prompt_a_video.modules.backbone import CausalLMBackbone
 
-        backbone = CausalLMBackbone(model=str(self.model), dtype=self.dtype or "float32", lora=None)
+        backbone = CausalLMBackbone(model=str(self.model), dtype=self.dtype or "float32", lora=None,
+                                    prompt_format=self.prompt_format or "default")
         try:
             model, tokenizer = backbone.load_model().eval(), backbone.load_tokenizer()
         except OSError as exc:  # not on the hub, or no hub (HF_HUB_OFFLINE=1)

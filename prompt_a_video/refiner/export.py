@@ -159,6 +159,7 @@ def refiner_settings(module, parts: list[str], source: dict[str, Any] | None = N
     settings = {
         "format": REFINER_FORMAT,
         "version": REFINER_VERSION,
+        "prompt_format": backbone.prompt_format,
         "system_prompt": backbone.system_prompt,
         "user_template": backbone.user_template,
         "base_model": str(backbone.model),
@@ -308,7 +309,8 @@ def _pick_part(folder: Path, use: str) -> tuple[str, Path]:
                             "folder of `pav export`, a merged HF folder or a PEFT adapter folder)")
 
 
-def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | None = None, device: str | None = None):
+def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | None = None, device: str | None = None,
+                 prompt_format: str | None = None):
     """``(model, tokenizer, backbone)`` from an export folder, ready for ``refine_with``.
 
     Args:
@@ -317,6 +319,9 @@ def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | N
         use: ``auto`` (merged if present, else base + adapter), ``merged`` or ``adapter``.
         dtype: float32 / bfloat16 / float16; default: the dtype it was trained in.
         device: move the model there (default: stays on CPU).
+        prompt_format: how to prompt a folder without ``refiner.json`` (``default``, or
+            ``paper`` for the paper's released refiners); an export's ``refiner.json``
+            decides otherwise, and a different ``prompt_format`` is a ValueError.
 
     Returns:
         the model in eval mode; its tokenizer; a
@@ -325,7 +330,7 @@ def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | N
         or the adapter's base model, onto which ``base_adapter`` is merged first if the
         export records one).
     """
-    from prompt_a_video.modules.backbone import DEFAULT_SYSTEM_PROMPT, CausalLMBackbone
+    from prompt_a_video.modules.backbone import PROMPT_FORMATS, CausalLMBackbone
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -333,11 +338,20 @@ def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | N
     part, path = _pick_part(folder, use)
     settings = read_settings(path)
     if settings is None:
-        log.warning("%s has no %s: using the default system prompt and '{prompt}' as user template",
-                    folder, REFINER_FILE)
-        settings = {"system_prompt": DEFAULT_SYSTEM_PROMPT, "user_template": "{prompt}"}
+        chosen = prompt_format or "default"
+        if chosen == "default":
+            log.warning("%s has no %s: using the default system prompt and '{prompt}' as user template "
+                        "(a refiner released by the paper's authors needs prompt_format='paper')",
+                        folder, REFINER_FILE)
+        system, template = PROMPT_FORMATS[chosen] if chosen in PROMPT_FORMATS else (None, None)
+        settings = {"prompt_format": chosen, "system_prompt": system, "user_template": template}
+    elif prompt_format is not None and prompt_format != settings.get("prompt_format", "default"):
+        raise ValueError(f"{folder}: its {REFINER_FILE} says it was trained with prompt format "
+                         f"{settings.get('prompt_format', 'default')!r}, not {prompt_format!r}")
     dtype = dtype or settings.get("dtype") or "float32"
-    prompt = {"system_prompt": settings["system_prompt"], "user_template": settings["user_template"]}
+    prompt = {"prompt_format": settings.get("prompt_format", "default")}
+    if prompt["prompt_format"] == "default":  # an export may carry its own system prompt and template
+        prompt.update(system_prompt=settings["system_prompt"], user_template=settings["user_template"])
     if part == "merged":
         backbone = CausalLMBackbone(model=str(path), dtype=dtype, lora=None, **prompt)
         model = backbone.load_model()
