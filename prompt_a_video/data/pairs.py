@@ -16,6 +16,7 @@ from typing import Any
 from .errors import DataFormatError, ErrorPolicy, InvalidRecord
 from .jsonfile import iter_json_list, load_json_list
 from .jsonl import iter_jsonl, require_file
+from .paper_chat import user_prompt_of
 from .validation import check_number, check_prompt, check_scores, describe, require_key
 
 __all__ = ["PreferencePair", "iter_pairs"]
@@ -57,11 +58,16 @@ class PreferencePair:
         """Validate and build; only ``prompt``, ``chosen``, ``rejected`` are required.
 
         Texts are checked like any prompt (and stripped); a pair whose two sides are the
-        same text carries no preference and is rejected. Unknown keys are ignored.
+        same text carries no preference and is rejected. Unknown keys are ignored. A
+        ``prompt`` that is the paper's Llama-3 chat text (its released DPO triplets) is
+        read as the user's prompt inside it (:mod:`.paper_chat`).
         """
         if not isinstance(d, Mapping):
             raise InvalidRecord(f"expected a pair object, got {describe(d)}")
-        prompt = check_prompt(require_key(d, "prompt"), "prompt")
+        prompt = require_key(d, "prompt")
+        if isinstance(prompt, str):  # the paper's triplets store the whole chat text the refiner saw
+            prompt = user_prompt_of(prompt)
+        prompt = check_prompt(prompt, "prompt")
         chosen = check_prompt(require_key(d, "chosen"), "chosen")
         rejected = check_prompt(require_key(d, "rejected"), "rejected")
         if chosen == rejected:

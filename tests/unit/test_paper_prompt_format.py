@@ -73,3 +73,34 @@ def test_pav_refine_format_paper_runs_a_released_folder(tiny_llama_dir, capsys):
         from prompt_a_video.refiner import Refiner
 
         Refiner(tiny_llama_dir, prompt_format="llama")
+
+
+# ------------------------------------------------------------------ the paper's DPO triplets
+def official_dpo_prompt(prompt: str) -> str:
+    """The "prompt" of a triplet as booster/dpo/inference.py builds it and filter.py copies it."""
+    return ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + OFFICIAL_TASK_PROMPT + prompt + "\n"
+            + "New prompt:<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_the_papers_dpo_triplets_are_read_as_the_users_prompt(tmp_path):
+    import json
+
+    from prompt_a_video.data import iter_pairs
+
+    triplets = [{"prompt": official_dpo_prompt("a dog running on the beach"), "chosen": "A golden retriever sprints",
+                 "rejected": "dog"},
+                {"prompt": official_dpo_prompt("a red car"), "chosen": "A red sports car", "rejected": "car car"},
+                {"prompt": "a cat on a sofa", "chosen": "A tabby cat", "rejected": "cat"}]  # our own triplet
+    path = tmp_path / "dpo_dataset.json"
+    path.write_text(json.dumps(triplets, indent=4))  # as filter.py dumps it
+    pairs = list(iter_pairs(path))
+    assert [p.prompt for p in pairs] == ["a dog running on the beach", "a red car", "a cat on a sofa"]
+    assert pairs[0].chosen == "A golden retriever sprints" and pairs[0].chosen_reward is None
+
+
+def test_a_chat_string_of_another_shape_is_left_as_written():
+    from prompt_a_video.data.paper_chat import user_prompt_of
+
+    other = "<|start_header_id|>user<|end_header_id|>\n\nrewrite: a dog<|eot_id|>"
+    assert user_prompt_of(other) == "rewrite: a dog"  # a Llama-3 user turn without the task text
+    assert user_prompt_of("a dog <|eot_id|> running") == "a dog <|eot_id|> running"
