@@ -42,7 +42,9 @@ def parse_evolution_log(item: Any, aggregate: Callable[[dict[str, float]], Any])
 
     Each candidate's ``iteration`` is its iteration's index and its ``reward`` is
     ``aggregate(scores)``. The original (iteration 0, entry 0) stays among the
-    candidates, as the baseline its paraphrases were compared with, but is never best.
+    candidates, as the baseline its paraphrases were compared with, but is never best,
+    and a rewrite is best only above it. An ``index`` key in a logged ``scores`` (the
+    official logger's position of the candidate) is not a dimension and is dropped.
     """
     if not isinstance(item, list) or not item:
         raise InvalidRecord(
@@ -57,7 +59,12 @@ def parse_evolution_log(item: Any, aggregate: Callable[[dict[str, float]], Any])
             if not isinstance(entry, Mapping):
                 raise InvalidRecord(f'{where}: expected a {{"prompt", "scores"}} object, got {describe(entry)}')
             prompt = check_prompt(require_key(entry, "prompt", where), f"{where}.prompt")
-            scores = check_scores(require_key(entry, "scores", where), f"{where}.scores")
+            scores = require_key(entry, "scores", where)
+            if isinstance(scores, Mapping) and "index" in scores:
+                # the official logger stores the candidate's position as scores["index"]
+                # (rewards/video_score_pipe.py): a position, not a score dimension
+                scores = {k: v for k, v in scores.items() if k != "index"}
+            scores = check_scores(scores, f"{where}.scores")
             reward = _aggregate(aggregate, scores, where)
             candidates.append(Candidate(prompt, i, scores, reward))
     if not item[0]:

@@ -138,7 +138,8 @@ def iter_pool(
     - ``.json`` list, per source prompt, of iterations, each a list of
       ``{"prompt", "scores"}``: the paper's evolution logs. ``aggregate(scores)`` gives
       each candidate's reward (None: ``mean_score``, an assumption); ``best`` is the
-      highest-reward candidate other than the original (``pick_best``). The other
+      highest-reward candidate other than the original, if it scores above the original
+      (``pick_best``). The other
       formats carry their own rewards, and ``aggregate`` is not used for them;
     - ``.json`` list of pool record objects (our records, as one document).
 
@@ -169,15 +170,25 @@ def sft_pairs(records: Iterable[PoolRecord]) -> Iterator[tuple[str, str]]:
 
 
 def pick_best(original: str, candidates: list[Candidate]) -> Candidate | None:
-    """The highest-reward candidate other than the original; ties go to the earliest.
+    """The highest-reward candidate other than the original, if it beats the original;
+    ties go to the earliest.
 
     Candidates whose text is the original's are left out (an SFT example that maps a
-    prompt to itself teaches nothing), as are those with no or a NaN reward.
+    prompt to itself teaches nothing), as are those with no or a NaN reward. When the
+    original itself is among the candidates with a reward, a rewrite must score above its
+    first score (as ``EvolutionLoop`` decides ``best``): a source whose rewrites all score
+    below the user's prompt gives no SFT example.
     """
     best = None
+    baseline = None
     for c in candidates:
-        if c.prompt == original or c.reward is None or math.isnan(c.reward):
+        if c.reward is None or math.isnan(c.reward):
+            continue
+        if c.prompt == original:
+            baseline = c.reward if baseline is None else baseline  # its first score: what rewrites competed with
             continue
         if best is None or c.reward > best.reward:
             best = c
+    if best is not None and baseline is not None and best.reward <= baseline:
+        return None
     return best

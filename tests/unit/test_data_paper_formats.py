@@ -64,13 +64,28 @@ def test_evolution_log(tmp_path):
     assert cat.prompt == "a cat" and cat.best is None
 
 
+def test_evolution_log_as_the_official_logger_writes_it(tmp_path):
+    """Each logged ``scores`` also holds the candidate's ``index`` (rewards/video_score_pipe.py):
+    not a dimension; and a rewrite below the original is no best (as EvolutionLoop decides)."""
+    log = [[[{"prompt": "a dog running", "scores": {"VQ": 3.0, "TVA": 3.0, "index": 0}},
+             {"prompt": "a dog running fast", "scores": {"VQ": 2.0, "TVA": 2.5, "index": 1}}]],
+           [[{"prompt": "a cat", "scores": {"VQ": 2.0, "index": 0}},
+             {"prompt": "a cat napping", "scores": {"VQ": 2.5, "index": 1}}]]]
+    dog, cat = iter_pool(_write(tmp_path, "log.json", log))
+    assert dog.candidates[1].scores == {"VQ": 2.0, "TVA": 2.5} and dog.candidates[0].reward == 3.0
+    assert dog.best is None  # its only rewrite scores 2.25 < 3.0
+    assert cat.best.prompt == "a cat napping"
+
+
 def test_evolution_log_custom_aggregate(tmp_path):
     path = _write(tmp_path, "log.json", LOG[:1])
     [dog] = iter_pool(path, aggregate=lambda s: s["VQ"])
     assert [c.reward for c in dog.candidates] == [2.0, 3.0, 3.5, 9.0]
     assert dog.best.prompt == REFINED
     [dog] = iter_pool(path, aggregate=lambda s: -s["VQ"])
-    assert dog.best.prompt == "a dog running on grass"
+    assert dog.best is None  # under this aggregate every rewrite scores below the original (-2.0)
+    [dog] = iter_pool(path, aggregate=lambda s: s["TVA"] if s["VQ"] > 2.0 else 0.0)
+    assert dog.best.prompt == REFINED  # 3.7 beats the original (0.0) and grass (3.0)
 
 
 def test_pool_json_list_of_our_records(tmp_path):

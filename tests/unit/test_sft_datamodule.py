@@ -160,9 +160,9 @@ def test_split_by_prompt_keeps_all_examples_of_a_prompt_on_one_side(tmp_path):
     assert set(val) == {p for p in prompts if in_validation(p, 0.5, seed=1)}
 
 
-def test_paper_evolution_logs_give_the_best_non_original_candidate(tmp_path):
+def test_paper_evolution_logs_give_the_best_candidate_above_the_original(tmp_path):
     logs = [[
-        [{"prompt": "a dog", "scores": {"VQ": 5.0, "TVA": 5.0}},
+        [{"prompt": "a dog", "scores": {"VQ": 3.0, "TVA": 3.0}},
          {"prompt": "a dog running on a beach", "scores": {"VQ": 3.0, "TVA": 4.0}}],
         [{"prompt": "a dog, blurry", "scores": {"VQ": 1.0, "TVA": 2.0}}],
     ]]
