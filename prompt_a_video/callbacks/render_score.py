@@ -91,15 +91,6 @@ class ValidationRenders:
         return [i for i in range(len(self.originals)) if i not in self.failures]
 
 
-RESERVED = ("reward", "passes_floors")
-
-
-def _reserved(result, dim: str) -> float:
-    """The aggregate or the floor flag of a result as a float (NaN where it failed)."""
-    value = result.reward if dim == "reward" else result.passes_floors
-    return float("nan") if value is None else float(value)
-
-
 class RenderAndScoreValidation(Callback):
     """Refine, render and score fixed validation prompts at the end of validation.
 
@@ -226,8 +217,7 @@ class RenderAndScoreValidation(Callback):
 
         results = self.engine.score([Item(text, original, self.seed) for text, original in zip(refined, prompts)],
                                     keep_videos=True)
-        scores = {d: torch.tensor([r.scores.get(d, float("nan")) if d not in RESERVED else
-                                   _reserved(r, d) for r in results], dtype=torch.float32) for d in self.dimensions}
+        scores = {d: torch.tensor([r.value(d) for r in results], dtype=torch.float32) for d in self.dimensions}
         failures = {i: r.failure for i, r in enumerate(results) if r.failed}
         videos = [r.video for r in results]
         for i, reason in sorted(failures.items()):

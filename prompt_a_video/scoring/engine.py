@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +72,6 @@ class ScoringEngine:
         self.generator, self.reward = generator, reward
         self.dimensions = tuple(reward.dimensions)
 
-    @property
-    def fingerprints(self) -> dict[str, str]:
-        return {"backbone": self.generator.fingerprint, "reward": self.reward.fingerprint}
-
     def score(self, items: Sequence[Item], *, keep_videos: bool = False,
               video_dir: str | Path | None = None) -> list[Scored]:
         """One :class:`Scored` per item, in order."""
@@ -85,22 +81,19 @@ class ScoringEngine:
         by_item = {id(s.item): s for s in out}
         return [by_item[id(item)] for item in items]
 
-    def iter_scored(self, items: Sequence[Item], *, keep_videos: bool = False, video_dir: str | Path | None = None,
-                    on_chunk: Callable[[int], None] | None = None) -> Iterator[list[Scored]]:
+    def iter_scored(self, items: Sequence[Item], *, keep_videos: bool = False,
+                    video_dir: str | Path | None = None) -> Iterator[list[Scored]]:
         """The results chunk by chunk as they finish (seed by seed, in input order within a seed)."""
-        by_seed: dict[int, list[Item]] = {}
-        for item in items:
-            by_seed.setdefault(int(item.seed), []).append(item)
-        for seed, seed_items in by_seed.items():
-            texts = list(dict.fromkeys(item.text for item in seed_items))
+        by_seed: dict[int, dict[str, list[tuple[int, Item]]]] = {}  # seed -> text -> (position, item)
+        for position, item in enumerate(items):
+            by_seed.setdefault(int(item.seed), {}).setdefault(item.text, []).append((position, item))
+        for seed, by_text in by_seed.items():
+            texts = list(by_text)
             step = self.settings.batch_size or max(len(texts), 1)
             for start in range(0, len(texts), step):
                 chunk_texts = texts[start:start + step]
-                wanted = set(chunk_texts)
-                chunk = [item for item in seed_items if item.text in wanted]
+                chunk = [item for _, item in sorted(pair for text in chunk_texts for pair in by_text[text])]
                 yield self._render_and_score(chunk_texts, chunk, seed, keep_videos, video_dir)
-                if on_chunk is not None:
-                    on_chunk(len(chunk))
 
     def _render_and_score(self, texts: list[str], items: list[Item], seed: int, keep_videos: bool,
                           video_dir: str | Path | None) -> list[Scored]:

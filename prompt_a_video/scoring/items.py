@@ -68,6 +68,15 @@ class Scored:
     def render_failed(self) -> bool:
         return self.failure is not None and self.failure.startswith("render: ")
 
+    def value(self, dim: str) -> float:
+        """A dimension's score, or the aggregate / floor flag (1.0 or 0.0) under their own
+        names, as the reward output them; NaN where it failed or is missing."""
+        if dim == REWARD_KEY:
+            return math.nan if self.reward is None else float(self.reward)
+        if dim == FLOORS_KEY:
+            return math.nan if self.passes_floors is None else float(self.passes_floors)
+        return self.scores.get(dim, math.nan)
+
     def json_scores(self) -> dict[str, float | None]:
         """``scores`` with NaN as None (JSON has no NaN)."""
         return {k: None if math.isnan(v) else v for k, v in self.scores.items()}
