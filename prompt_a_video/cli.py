@@ -103,6 +103,39 @@ def _run_lightning_command(command: str, argv: list[str]):
         return run_lightning(argv)
 
 
+def run_stopping_on_signals(command: str, call, debug: bool) -> int:
+    """:func:`run_command`, where SIGTERM or SIGINT ends the command with one line and the
+    signal's status (143, 130), after the command closed its MLflow run as KILLED."""
+    from prompt_a_video.commands.errors import report
+    from prompt_a_video.interrupts import Interrupted, raise_on_signals
+
+    import gc
+
+    try:
+        with raise_on_signals():
+            return run_command(command, call, debug=debug)
+    except Interrupted as stop:
+        line, status = stopped_line(command, stop), stop.exit_status
+    # The stopped frames are gone now; collecting them closes the progress bars they held,
+    # which print their last state to stderr: our line must come after, as the last one.
+    gc.collect()
+    report(command, line)
+    return status
+
+
+def stopped_line(command: str, stop) -> str:
+    """What a stopped command tells its user: where it stopped and how to continue."""
+    if stop.checkpoint and command == "fit":
+        return (f"stopped by {stop.signal_name} at step {stop.step}; checkpoint saved to {stop.checkpoint}: "
+                f"continue with the same command and --ckpt_path {stop.checkpoint}")
+    if stop.checkpoint:
+        return (f"stopped by {stop.signal_name} at step {stop.step} (checkpoint {stop.checkpoint}); "
+                "rerun the same command to resume")
+    if command in LIGHTNING_COMMANDS:
+        return f"stopped by {stop.signal_name} before a training step ended; nothing to resume"
+    return f"stopped by {stop.signal_name}; what was written is kept: rerun the same command to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pav ARGV``; returns the exit status (2: a user error, reported in one line)."""
     argv, debug = split_debug_flag(list(sys.argv[1:] if argv is None else argv))
@@ -116,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        return run_command(command, lambda: _run_lightning_command(command, argv), debug=debug)
+        return run_stopping_on_signals(command, lambda: _run_lightning_command(command, argv), debug)
     if command in STAGES:
-        return run_command(command, lambda: run_stage(command, rest), debug=debug)
+        return run_stopping_on_signals(command, lambda: run_stage(command, rest), debug)
     known = ", ".join([*LIGHTNING_COMMANDS, *STAGES])
     print(f"pav: unknown command {command!r}; choose one of: {known} (pav --help)", file=sys.stderr)
     return 2

@@ -7,6 +7,9 @@ What it adds to Lightning's CLI:
 - the resolved config logged to the run (:class:`LogConfigToMLflow`), since Lightning's
   SaveConfigCallback needs a ``log_dir`` that a sqlite or server store does not have;
 - ``--ckpt_path`` resumes the MLflow run recorded in the checkpoint;
+- SIGTERM or SIGINT during a fit saves ``interrupted.ckpt`` at the next step boundary,
+  ends the MLflow run KILLED and exits 143 / 130
+  (:class:`~prompt_a_video.callbacks.stop_on_signal.StopOnSignal`);
 - checkpoints under ``runs/<experiment id>/<run id>/checkpoints`` (``default_root_dir``);
 - relative paths inside a ``-c`` YAML looked up next to it, then in its project root
   (:mod:`~prompt_a_video.commands.yaml_paths`), as for every `pav` command;
@@ -82,6 +85,15 @@ class PavLightningCLI(LightningCLI):
                             help="experiment YAML (repeatable); its relative paths are looked up next to it, "
                                  "then in its project root")
         return parser
+
+    def instantiate_trainer(self, **kwargs: Any):
+        """Lightning's trainer, plus :class:`StopOnSignal` whatever the YAML's callbacks:
+        SIGTERM or Ctrl+C during a fit saves a checkpoint and exits 143 / 130."""
+        from prompt_a_video.callbacks.stop_on_signal import StopOnSignal
+
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(StopOnSignal())
+        return trainer
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]

@@ -106,7 +106,9 @@ def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, record: S
                   tracking_uri: str | None = None) -> Iterator[Any]:
     """An MLflow run for a non-Lightning stage: config artifact, params, nested under an
     active parent run (the pipeline) when there is one. Yields the ``mlflow`` module bound
-    to the run, so the stage calls ``mlflow.log_metric(...)``.
+    to the run, so the stage calls ``mlflow.log_metric(...)``. The run ends FINISHED,
+    FAILED on an error, or KILLED when a signal stopped the stage
+    (:class:`~prompt_a_video.interrupts.Interrupted`).
 
     Args:
         stage: the stage's name (tag ``pav.stage``, and the run name's first word).
@@ -125,8 +127,11 @@ def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, record: S
     config = redact(record.config or params or {})
     if run_name is None:
         run_name = f"{stage} {os.path.splitext(os.path.basename(record.files[-1]))[0]}" if record.files else stage
+    from prompt_a_video.interrupts import Interrupted
+
     nested = mlflow.active_run() is not None
-    with mlflow.start_run(run_name=run_name, nested=nested):
+    mlflow.start_run(run_name=run_name, nested=nested)
+    try:
         mlflow.set_tag("pav.stage", stage)
         mlflow.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
         flat = config_params(config)
@@ -137,3 +142,10 @@ def tracked_stage(stage: str, params: dict[str, Any] | None = None, *, record: S
             mlflow.log_params(dict(items[start:start + 100]))
         mlflow.set_tag("pav.started", _dt.datetime.now().isoformat(timespec="seconds"))
         yield mlflow
+    except Interrupted:  # stopped by a person or a scheduler, not failed: MLflow's KILLED
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")

@@ -65,6 +65,17 @@ class MLflowLogger(_LightningMLFlowLogger):
             run_id=run_id,
         )
 
+    def mark_killed(self) -> None:
+        """The fit was stopped by a signal (:class:`~prompt_a_video.callbacks.stop_on_signal.StopOnSignal`):
+        the run ends KILLED, not FAILED, as MLflow calls a run a person or scheduler stopped."""
+        self._killed = True
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        if status == "failed" and getattr(self, "_killed", False):
+            status = "KILLED"
+        super().finalize(status)
+
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
         from mlflow.entities import Param

@@ -112,6 +112,7 @@ def run_pipeline(
     """
     from prompt_a_video.evolution.pairs import sample_pairs
     from prompt_a_video.evolution.run import evolve_prompts
+    from prompt_a_video.interrupts import Interrupted
     from prompt_a_video.pipeline.fit_stage import fit_fingerprint
     from prompt_a_video.pipeline.stage_state import StageState, stage_key
     from prompt_a_video.tracking import tracked_stage
@@ -148,7 +149,11 @@ def run_pipeline(
             return key, results[name]
         print(f"pipeline: {name}: running in {state.folder}", flush=True)
         state.begin()
-        outputs = run(state.folder)
+        try:
+            outputs = run(state.folder)
+        except Interrupted as stop:  # stage.json says so; the rerun resumes (a fit from its checkpoint)
+            state.interrupt(stop.signal_name, stop.checkpoint)
+            raise
         state.finish(outputs)
         results[name] = outputs
         return key, outputs

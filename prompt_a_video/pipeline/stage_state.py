@@ -2,8 +2,8 @@
 
 A stage's *key* is a hash of everything that decides its output: its own settings, the
 components it uses (their fingerprints) and the keys of the stages it reads from. So a
-stage whose key is recorded as ``done`` is skipped; one recorded as ``running`` with the
-same key is resumed (its own outputs resume record by record); one recorded with another
+stage whose key is recorded as ``done`` is skipped; one recorded as ``running`` (a crash)
+or ``interrupted`` (stopped by SIGTERM/SIGINT) with the same key is resumed (its own outputs resume record by record); one recorded with another
 key is moved aside to ``<stage>.stale-<n>`` (nothing is deleted) and run afresh, and so
 is everything downstream, because their keys include this one.
 """
@@ -82,6 +82,12 @@ class StageState:
         self.folder.mkdir(parents=True, exist_ok=True)
         started = (state or {}).get("started") if state and state.get("key") == self.key else None
         self._write({"key": self.key, "status": "running", "started": started or _now(), "outputs": {}})
+
+    def interrupt(self, signal_name: str, checkpoint: str | None = None) -> None:
+        """Record that a signal stopped the stage; it stays resumable (same key, not done)."""
+        state = self.read() or {}
+        self._write({**state, "key": self.key, "status": "interrupted", "stopped_by": signal_name,
+                     "stopped": _now(), "checkpoint": checkpoint})
 
     def finish(self, outputs: dict[str, Any]) -> None:
         state = self.read() or {}
