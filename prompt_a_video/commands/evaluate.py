@@ -72,9 +72,12 @@ def evaluate(
         dpo: (a pipeline YAML's section; not used here)
         dpo_rounds: (a pipeline YAML's section; not used here)
     """
-    return evaluate_refiners(generator, reward, out, workdir=workdir, prompts=prompts, refiner=refiner,
-                             evaluation=evaluation, experiment=experiment, tracking_uri=tracking_uri,
-                             trainer=trainer, record=record)
+    from prompt_a_video.output_lock import output_lock
+
+    with output_lock(out, "--out"):  # a second evaluate on the same folder is refused
+        return evaluate_refiners(generator, reward, out, workdir=workdir, prompts=prompts, refiner=refiner,
+                                 evaluation=evaluation, experiment=experiment, tracking_uri=tracking_uri,
+                                 trainer=trainer, record=record)
 
 
 evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (commands/runner.py)

@@ -21,4 +21,4 @@ def _report(summary: dict) -> None:
               f"({summary['duplicates_dropped']:.0f} duplicate records dropped) -> {summary['pool']}")
 
 
-evolve = command(evolve_prompts, _report)
+evolve = command(evolve_prompts, _report, output="out")

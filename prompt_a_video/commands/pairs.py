@@ -20,4 +20,4 @@ def _report(summary: dict) -> None:
               f"-> {summary['out']}")
 
 
-pairs = command(sample_pairs, _report)
+pairs = command(sample_pairs, _report, output="out")

@@ -13,4 +13,4 @@ from __future__ import annotations
 from prompt_a_video.commands.runner import command
 from prompt_a_video.pipeline.run import run_pipeline
 
-pipeline = command(run_pipeline, lambda results: None)
+pipeline = command(run_pipeline, lambda results: None, output="workdir")

@@ -20,4 +20,4 @@ def _report(summary: dict) -> None:
               f"{summary.get('failed', 0):.0f} failed -> {summary['scores']}")
 
 
-render = command(render_prompt_set, _report)
+render = command(render_prompt_set, _report, output="out")

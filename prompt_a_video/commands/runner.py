@@ -11,6 +11,7 @@ function that prints its result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -19,14 +20,32 @@ from typing import Any
 RECORD = "record"  # the parameter a command's StageRun is passed as
 
 
-def command(library_function: Callable, report: Callable[[Any], None]) -> Callable:
+def command(library_function: Callable, report: Callable[[Any], None], *, output: str | None = None) -> Callable:
     """A command: ``library_function``'s signature and docs (its config), then ``report``
     prints what it returned. The library function does the work; the command only adds
-    the printing, so the pipeline and Python users call the library function itself."""
+    the printing and the output's lock, so the pipeline and Python users call the library
+    function itself.
+
+    Args:
+        library_function: does the work; its typed signature is the command's config.
+        report: prints the result.
+        output: the argument naming the folder or file the command writes (``out``,
+            ``workdir``): the command holds its lock while it runs, so a second command on
+            the same output is refused at once (:mod:`prompt_a_video.output_lock`).
+    """
+    signature = inspect.signature(library_function)
 
     @functools.wraps(library_function)
     def run(*args, **kwargs):
-        result = library_function(*args, **kwargs)
+        from prompt_a_video.output_lock import output_lock
+
+        target = None
+        if output is not None:
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            target = bound.arguments.get(output)
+        with output_lock(target, f"--{output}") if target else contextlib.nullcontext():
+            result = library_function(*args, **kwargs)
         report(result)
         return result
 
