@@ -107,6 +107,40 @@ def write_mp4(video: Video, path: str | os.PathLike, codec: str | None = None, c
     return path
 
 
+def mp4_is_complete(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a whole MP4 file: its top-level boxes (ISO/IEC 14496-12: a
+    32-bit size and a 4-letter type each, size 1 = a 64-bit size follows, 0 = to the end)
+    chain exactly to the file's length and include ``moov`` and ``mdat``. Reads a few
+    bytes per box, so checking a thousand videos costs milliseconds; a file cut short
+    (a copy, a disk filling up) or emptied fails."""
+    import struct
+
+    try:
+        size = os.path.getsize(path)
+        seen, offset = set(), 0
+        with open(path, "rb") as f:
+            while offset < size:
+                f.seek(offset)
+                header = f.read(8)
+                if len(header) < 8:
+                    return False
+                box_size, box_type = struct.unpack(">I4s", header)
+                if box_size == 1:
+                    extended = f.read(8)
+                    if len(extended) < 8:
+                        return False
+                    box_size = struct.unpack(">Q", extended)[0]
+                elif box_size == 0:
+                    box_size = size - offset
+                if box_size < 8:
+                    return False
+                seen.add(box_type)
+                offset += box_size
+    except OSError:
+        return False
+    return offset == size and {b"moov", b"mdat"} <= seen
+
+
 # ------------------------------------------------------------------------- reading
 def decord_available() -> bool:
     return importlib.util.find_spec("decord") is not None

@@ -55,7 +55,8 @@ def evaluate(
         generator: the backbone, by class_path (a pipeline YAML's).
         reward: the reward set, by class_path (a pipeline YAML's).
         out: output folder (one subfolder per prompt set, or the folder itself with --prompts).
-        workdir: a `pav pipeline` work directory whose sft/dpo refiners are evaluated.
+        workdir: a `pav pipeline` work directory whose sft/dpo refiners are evaluated; each
+            refiner the YAML trains must be finished there.
         prompts: evaluate this prompt set (a .txt/.jsonl file or a named set) instead of
             the sets in evaluation.prompt_sets (all its prompts: no limit).
         refiner: more refiners as NAME=DIR (repeatable, or a list).
@@ -77,7 +78,14 @@ def evaluate(
     with output_lock(out, "--out"):  # a second evaluate on the same folder is refused
         return evaluate_refiners(generator, reward, out, workdir=workdir, prompts=prompts, refiner=refiner,
                                  evaluation=evaluation, experiment=experiment, tracking_uri=tracking_uri,
-                                 trainer=trainer, record=record)
+                                 trainer=trainer, record=record, expected=trained_by_the_yaml(sft, dpo, dpo_rounds))
+
+
+def trained_by_the_yaml(sft: dict | None, dpo: dict | None, dpo_rounds: int | None) -> tuple[str, ...]:
+    """The refiners a pipeline YAML trains, which its --workdir must hold: ``sft``, and
+    ``dpo`` when it has a DPO section and rounds. A YAML with neither (an evaluation-only
+    config) expects none."""
+    return (("sft",) if sft else ()) + (("dpo",) if dpo and (dpo_rounds is None or dpo_rounds > 0) else ())
 
 
 evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (commands/runner.py)

@@ -22,23 +22,41 @@ from prompt_a_video.tracking import StageRun
 log = logging.getLogger(__name__)
 
 
-def pipeline_refiners(workdir: str | Path | None) -> dict[str, str]:
+def pipeline_refiners(workdir: str | Path | None, expected: tuple[str, ...] = ()) -> dict[str, str]:
     """The refiners a pipeline finished in ``workdir``: ``sft`` and ``dpo`` (one round) or
-    ``dpo-r1``, ``dpo-r2``... (several), name -> export folder."""
+    ``dpo-r1``, ``dpo-r2``... (several), name -> export folder.
+
+    Args:
+        workdir: a `pav pipeline` work directory (None: no refiners).
+        expected: the trained methods its YAML makes (``sft``, ``dpo``: any round); one
+            without a finished stage is an error, not a quieter comparison.
+    """
     if workdir is None:
         return {}
     root = Path(workdir)
     if not root.is_dir():
         raise FileNotFoundError(f"--workdir {root}: not found (the work directory of `pav pipeline`)")
+    if not any(root.glob("*/stage.json")):
+        raise FileNotFoundError(f"--workdir {root}: not a `pav pipeline` work directory (no <stage>/stage.json in "
+                                "it); give the --workdir of a pipeline, or refiners with --refiner NAME=DIR")
     found: dict[str, str] = {}
+    status: dict[str, str] = {}
     rounds = sorted((p for p in root.glob("dpo-r*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
     for name, folder in [("sft", root / "sft"), *((p.name, p) for p in rounds)]:
         state_file = folder / "stage.json"
-        refiner = folder / "refiner"
-        if state_file.is_file() and json.loads(state_file.read_text()).get("status") == "done" and refiner.is_dir():
-            found[name] = str(refiner)
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        status[name] = state.get("status", "not started")
+        if status[name] == "done" and (folder / "refiner").is_dir():
+            found[name] = str(folder / "refiner")
     if len(rounds) == 1 and "dpo-r1" in found:
         found["dpo"] = found.pop("dpo-r1")
+    for method in expected:
+        if not any(name == method or name.startswith(f"{method}-r") for name in found):
+            stages = [name for name in status if name == method or name.startswith(f"{method}-r")] or [method]
+            states = ", ".join(f"{name}: {status.get(name, 'not started')}" for name in stages)
+            raise FileNotFoundError(f"--workdir {root}: the YAML trains {method}, but the work directory has no "
+                                    f"finished {method} refiner ({states}); finish `pav pipeline` first, or "
+                                    "give refiners with --refiner NAME=DIR")
     return found
 
 
@@ -121,6 +139,7 @@ def evaluate_refiners(
     tracking_uri: str | None = None,
     trainer: TrainerOptions = TrainerOptions(),
     record: StageRun | None = None,
+    expected: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
     """`pav evaluate` without its command line (its arguments are documented there, in
     :mod:`prompt_a_video.commands.evaluate`): the refiners a pipeline work directory
@@ -131,11 +150,12 @@ def evaluate_refiners(
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked
 
     settings = evaluation or EvaluationSettings()
-    trained = pipeline_refiners(workdir)
+    trained = pipeline_refiners(workdir, expected)
     extra = parse_refiner_args(refiner)
     runner = make_trainer(trainer, out)
-    if not trained and not extra and workdir is not None and runner.is_global_zero:
-        print(f"evaluate: no finished refiner in {workdir}: comparing the untrained methods only", flush=True)
+    if workdir is not None and runner.is_global_zero:
+        found = ", ".join(f"{name} ({folder})" for name, folder in trained.items()) or "none"
+        print(f"evaluate: refiners finished in {workdir}: {found}", flush=True)
     with rank_zero_tracked(runner, "evaluate", record=record, experiment=experiment,
                            tracking_uri=tracking_uri) as mlflow:
         return run_evaluations(settings, generator, reward, out, trained=trained, extra_refiners=extra,

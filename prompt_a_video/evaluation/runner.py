@@ -43,10 +43,10 @@ def _record_key(record: dict) -> str:
     return _key(record["method"], record["prompt"], record["sample"])
 
 
-def _output(path: Path, failed=lambda record: False):
+def _output(path: Path, failed=lambda record: False, outdated=lambda record: False):
     from prompt_a_video.scoring.shards import ShardedOutput
 
-    return ShardedOutput(path, key=_record_key, failed=failed, what="evaluate:")
+    return ShardedOutput(path, key=_record_key, failed=failed, what="evaluate:", outdated=outdated)
 
 
 def write_rewrites(methods: Mapping[str, RewriteMethod], prompts: list[str], samples: int, path: Path,
@@ -94,8 +94,15 @@ def render_and_score(rewrites: list[dict[str, Any]], engine: ScoringEngine, out:
     from prompt_a_video.scoring import Item
     from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer, run_sharded
 
+    from prompt_a_video.video_io import mp4_is_complete
+
     runner = runner or make_trainer(TrainerOptions(), out)
-    output = _output(out / "scores.jsonl", failed=lambda record: record.get("failure") is not None)
+
+    def video_gone(record: dict) -> bool:  # the report shows it: a deleted or cut MP4 is rendered again
+        return save_videos and bool(record.get("video")) and not mp4_is_complete(out / record["video"])
+
+    output = _output(out / "scores.jsonl", failed=lambda record: record.get("failure") is not None,
+                     outdated=video_gone)
     work = sorted(rewrites, key=lambda r: r["sample"])  # stable: method and prompt order kept
     by_key = {_record_key(r): r for r in work}
     video_dir = out / "videos" if save_videos else None

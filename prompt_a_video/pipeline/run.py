@@ -143,10 +143,13 @@ def run_pipeline(
     def stage(name: str, payload: dict[str, Any], run: Callable[[Path], dict[str, Any]]) -> tuple[str, dict]:
         key = stage_key(payload)
         state = StageState(root / name, key)
-        if state.done:
+        damage = state.damage() if state.done else None
+        if state.done and damage is None:
             print(f"pipeline: {name}: done for this config, skipped ({state.folder})", flush=True)
             results[name] = state.outputs()
             return key, results[name]
+        if damage is not None:  # never trust stage.json alone: its outputs may be gone since
+            print(f"pipeline: {name}: was done, but {damage}: running it again", flush=True)
         print(f"pipeline: {name}: running in {state.folder}", flush=True)
         state.begin()
         try:

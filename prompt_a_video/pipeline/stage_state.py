@@ -90,8 +90,24 @@ class StageState:
                      "stopped": _now(), "checkpoint": checkpoint})
 
     def finish(self, outputs: dict[str, Any]) -> None:
+        """Mark the stage done, with the size of every file of its outputs (:meth:`damage`)."""
         state = self.read() or {}
-        self._write({**state, "key": self.key, "status": "done", "finished": _now(), "outputs": outputs})
+        self._write({**state, "key": self.key, "status": "done", "finished": _now(), "outputs": outputs,
+                     "files": output_files(outputs)})
+
+    def damage(self) -> str | None:
+        """What is missing or cut short among the files the stage finished with, or None:
+        a done stage whose outputs were deleted or truncated since must run again."""
+        state = self.read() or {}
+        recorded = state.get("files")
+        if recorded is None:  # a stage.json from before sizes were recorded: the paths at least
+            recorded = {path: None for path in _paths(state.get("outputs") or {})}
+        for path, size in recorded.items():
+            if not os.path.exists(path):
+                return f"{path} is missing"
+            if size is not None and os.path.getsize(path) != size:
+                return f"{path} has {os.path.getsize(path)} bytes, not the {size} it was finished with"
+        return None
 
     def _stale_name(self) -> Path:
         n = 1
@@ -103,6 +119,27 @@ class StageState:
         tmp = self.path.with_name(STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def output_files(outputs: Any) -> dict[str, int]:
+    """Every file under the paths named in a stage's outputs (folders walked), with its size."""
+    files: dict[str, int] = {}
+    for path in _paths(outputs):
+        root = Path(path)
+        if not root.exists():
+            continue
+        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files.update({str(p): p.stat().st_size for p in found})
+    return files
+
+
+def _paths(value: Any) -> list[str]:
+    """The strings in a stage's outputs that are absolute paths (the stages hand each other those)."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _paths(v)]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in _paths(v)]
+    return [value] if isinstance(value, str) and os.path.isabs(value) else []
 
 
 def _now() -> str:

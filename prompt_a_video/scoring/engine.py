@@ -126,12 +126,13 @@ class ScoringEngine:
     def _write_video(video, item: Item, folder: Path) -> str | None:
         """The MP4's name under ``folder``; None when it cannot be written (e.g. no encoder
         in this FFmpeg build): the scores are kept."""
-        from prompt_a_video.video_io import write_mp4
+        from prompt_a_video.video_io import mp4_is_complete, write_mp4
 
         name = video_filename(item.text, item.seed)
         path = folder / name
         try:
-            if not path.exists():  # items that render the same text share a file
+            # items that render the same text share a file; one cut short since is rewritten
+            if not mp4_is_complete(path):
                 folder.mkdir(parents=True, exist_ok=True)
                 write_mp4(video, path)
         except Exception as err:

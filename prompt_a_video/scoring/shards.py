@@ -62,15 +62,18 @@ class ShardedOutput:
         failed: whether a record is a recorded failure (a rerun may supersede it).
         check: validates a parsed record, raising ``InvalidRecord`` (default: a JSON object).
         what: the output's name in error messages (e.g. ``"evolve: --out"``).
+        outdated: whether a record's other outputs are gone since it was written (its
+            video deleted or cut short): it does not count as done, so a rerun redoes it.
     """
 
     def __init__(self, out: str | os.PathLike, key: Callable[[dict], str],
                  failed: Callable[[dict], bool] = lambda record: False,
-                 check: Callable[[dict], Any] = _no_check, what: str = "--out") -> None:
+                 check: Callable[[dict], Any] = _no_check, what: str = "--out",
+                 outdated: Callable[[dict], bool] = lambda record: False) -> None:
         self.out = Path(out)
         if self.out.suffix != ".jsonl":
             raise ValueError(f"{what} {self.out}: must be a .jsonl file")
-        self.key, self.failed, self.check = key, failed, check
+        self.key, self.failed, self.check, self.outdated = key, failed, check, outdated
 
     def shard(self, rank: int) -> Path:
         """``OUT.jsonl`` -> ``OUT.rank{rank}.jsonl``, beside it."""
@@ -121,8 +124,10 @@ class ShardedOutput:
         return [line for path in [self.out, *self.shards()] for line in self.read(path)]
 
     def done(self, *, retry_failed: bool = False) -> set[str]:
-        """Keys already written (failed ones too, unless ``retry_failed``): a rerun skips them."""
-        return {line.key for line in self.lines() if not (retry_failed and line.failed)}
+        """Keys already written (failed ones too, unless ``retry_failed``; not the
+        ``outdated``): a rerun skips them."""
+        return {line.key for line in self.lines()
+                if not (retry_failed and line.failed) and not self.outdated(line.record)}
 
     def merge(self, order: Sequence[str]) -> MergeReport:
         """Merge the shards (and an earlier ``OUT``) into ``OUT``; see the module doc."""

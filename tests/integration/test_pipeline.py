@@ -111,6 +111,20 @@ def test_pipeline_runs_every_stage_resumes_and_reevaluates(project, capsys):
     out = capsys.readouterr().out
     assert out.count("done for this config, skipped") == 5
 
+    # outputs deleted or emptied since are noticed (stage.json alone is not trusted): those stages rerun
+    import shutil
+
+    pool_bytes = (wd / "evolve" / "pool.jsonl").read_bytes()
+    (wd / "evolve" / "pool.jsonl").write_text("")
+    shutil.rmtree(wd / "sft" / "refiner" / "merged")
+    assert main(["pipeline", "-c", "pipeline.yaml", "--workdir", "wd"]) == 0
+    out = capsys.readouterr().out
+    assert f"evolve: was done, but {wd / 'evolve' / 'pool.jsonl'} has 0 bytes" in out
+    assert "sft: was done, but " in out and "merged" in out.split("sft: was done, but ")[1].splitlines()[0]
+    assert out.count("done for this config, skipped") == 3
+    assert (wd / "evolve" / "pool.jsonl").read_bytes() == pool_bytes
+    assert (wd / "sft" / "refiner" / "merged" / "config.json").is_file()
+
     # a changed DPO section: earlier stages skipped, dpo-r1 moved aside and rerun, evaluate rerun
     assert main(["pipeline", "-c", "pipeline.yaml", "--workdir", "wd", "--dpo.trainer.max_steps", "1"]) == 0
     out = capsys.readouterr().out

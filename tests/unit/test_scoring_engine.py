@@ -147,3 +147,36 @@ def test_a_damaged_line_in_the_middle_names_the_file_and_line(tmp_path):
         out.done()
     with pytest.raises(ValueError, match="must be a .jsonl file"):
         ShardedOutput(tmp_path / "scores.json", key=str)
+
+
+def test_mp4_is_complete_knows_a_whole_file_from_a_cut_or_empty_one(tmp_path):
+    from prompt_a_video.video_io import mp4_is_complete, write_mp4
+
+    path = write_mp4(Video(torch.zeros(4, 16, 16, 3, dtype=torch.uint8), 8), tmp_path / "v.mp4")
+    data = path.read_bytes()
+    assert mp4_is_complete(path)
+    for cut in (len(data) - 1, len(data) // 2, 7, 0):
+        path.write_bytes(data[:cut])
+        assert not mp4_is_complete(path), cut
+    assert not mp4_is_complete(tmp_path / "missing.mp4")
+
+
+def test_an_evaluation_rerun_renders_again_the_videos_cut_or_deleted_since(tmp_path):
+    from prompt_a_video.evaluation.runner import render_and_score
+
+    rewrites = [{"method": m, "prompt": p, "sample": 0, "text": f"{p} {m}"} for m in ("original", "other")
+                for p in ("a dog runs", "two birds fly")]
+    gen = CountingGenerator()
+    first = render_and_score(rewrites, engine(gen, batch_size=1), tmp_path, seeds=[0])  # chunks of 1
+    videos = [tmp_path / r["video"] for r in first]
+    assert len(gen.calls) == 4 and all(v.stat().st_size > 0 for v in videos)
+    whole = videos[0].read_bytes()
+    videos[0].write_bytes(whole[: len(whole) // 2])  # cut short
+    videos[1].unlink()
+
+    again = render_and_score(rewrites, engine(gen, batch_size=1), tmp_path, seeds=[0])
+
+    assert gen.calls[4:] == [1, 1]  # only the two damaged videos were rendered again
+    assert videos[0].read_bytes() == whole and videos[1].is_file()
+    assert [json.dumps(r, sort_keys=True) for r in again] == [json.dumps(r, sort_keys=True) for r in first]
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 4
