@@ -46,15 +46,18 @@ def run_name_for(subcommand: str, config_files: list[Any], model_class: str | No
 
 
 def run_id_from_checkpoint(ckpt_path: str) -> str | None:
-    """The MLflow run id that :class:`LogConfigToMLflow` stored in a checkpoint."""
-    import torch
+    """The MLflow run id that :class:`LogConfigToMLflow` stored in a checkpoint (None for
+    ``last``/``best`` or a missing file, which Lightning resolves or reports).
 
-    path = Path(ckpt_path)
-    if not path.is_file():
+    Read without running code from the file (``weights_only``, memory-mapped tensors); a
+    file that is not a Lightning checkpoint is a ``ValueError`` naming it, before any
+    weights load.
+    """
+    from prompt_a_video.refiner.export import read_checkpoint
+
+    if not Path(ckpt_path).is_file():
         return None
-    # mmap: read one key without loading every tensor of the checkpoint into memory.
-    checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
-    return checkpoint.get(CHECKPOINT_RUN_KEY)
+    return read_checkpoint(ckpt_path).get(CHECKPOINT_RUN_KEY)
 
 
 class PavLightningCLI(LightningCLI):
@@ -95,8 +98,19 @@ class PavLightningCLI(LightningCLI):
         trainer.callbacks.append(StopOnSignal())
         return trainer
 
+    def parse_arguments(self, parser, args) -> None:
+        """Lightning's parse, then ``--ckpt_path`` read by :func:`run_id_from_checkpoint`:
+        Lightning's CLI loads the file next for its hyperparameters, and a file that is not
+        a checkpoint (or would run code) must fail first, in one line that names it."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        ckpt_path = config.get("ckpt_path")
+        self.checkpoint_run_id = run_id_from_checkpoint(str(ckpt_path)) if ckpt_path else None
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        ckpt_path, run_id = config.get("ckpt_path"), self.checkpoint_run_id
         logger_cfg = config.trainer.get("logger")
         mlflow_cfg = self._mlflow_logger_config(logger_cfg)
         if mlflow_cfg is None:
@@ -107,12 +121,9 @@ class PavLightningCLI(LightningCLI):
         if init_args.get("run_name") is None:
             model_class = config.model.get("class_path") if isinstance(config.get("model"), Namespace) else None
             init_args["run_name"] = run_name_for(self.subcommand, config.get("config") or [], model_class)
-        ckpt_path = config.get("ckpt_path")
-        if ckpt_path and init_args.get("run_id") is None:
-            run_id = run_id_from_checkpoint(str(ckpt_path))
-            if run_id:
-                log.info("resuming MLflow run %s from %s", run_id, ckpt_path)
-                init_args["run_id"] = run_id
+        if run_id and init_args.get("run_id") is None:
+            log.info("resuming MLflow run %s from %s", run_id, ckpt_path)
+            init_args["run_id"] = run_id
 
     @staticmethod
     def _mlflow_logger_config(logger_cfg: Any) -> Namespace | None:

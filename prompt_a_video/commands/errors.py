@@ -18,7 +18,11 @@ What counts as a user error, and why (:func:`user_error_message`):
 - ``yaml.YAMLError``: a YAML that is not YAML (the ``-c`` files are named with their line
   by :mod:`~prompt_a_video.commands.yaml_paths`).
 - jsonargparse's ``ArgumentError``: an unknown option or key, a value of the wrong type, a
-  missing required option, in a ``-c`` file or on the command line.
+  missing required option, in a ``-c`` file or on the command line. An unknown name comes
+  with the closest valid one (``did you mean --trainer.max_steps?``), from the parser that
+  refused it or the class (``class_path``) whose init arguments it is not among.
+- ``SystemExit("pav <command>: ...")`` raised by the command itself: its message, written
+  for the user (exit 2 like the rest, not Python's 1).
 - ``ExampleTooLongError``: a training example longer than ``max_length``, a setting.
 - Lightning's ``MisconfigurationException``: Lightning's word for a bad trainer setting.
 - ``ValueError`` / ``TypeError`` raised by a ``raise`` statement in this package: our
@@ -73,6 +77,10 @@ def run_command(command: str, call: Callable[[], Any], *, debug: bool = False) -
     try:
         call()
         return 0
+    except SystemExit as stop:
+        message = None if debug else _own_exit_message(stop, command)
+        if message is None:  # a status (0, or 2 after parse_errors_exit reported), or --debug
+            raise
     except Exception as exc:
         message = None if debug else user_error_message(exc, command)
         if message is None:
@@ -84,6 +92,15 @@ def run_command(command: str, call: Callable[[], Any], *, debug: bool = False) -
     gc.collect()
     report(command, message)
     return USER_ERROR_STATUS
+
+
+def _own_exit_message(stop: SystemExit, command: str) -> str | None:
+    """The message of a command's ``raise SystemExit("pav <command>: ...")``: a user error
+    worded by the command, reported like the others (last line, exit 2, not Python's 1)."""
+    prefix = f"pav {command}: "
+    if isinstance(stop.code, str) and stop.code.startswith(prefix):
+        return _one_line(stop.code[len(prefix):])
+    return None
 
 
 @contextlib.contextmanager
@@ -145,10 +162,10 @@ def _describe(exc: BaseException) -> str | None:
     return None
 
 
-def _is_instance(exc: BaseException, module: str, name: str) -> bool:
-    # Only modules already imported can have raised it: no import for the check.
+def _is_instance(value: Any, module: str, name: str) -> bool:
+    # Only modules already imported can have made it: no import for the check.
     loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(exc, getattr(loaded, name))
+    return loaded is not None and isinstance(value, getattr(loaded, name))
 
 
 def raised_on_purpose_here(exc: BaseException) -> bool:
@@ -219,7 +236,20 @@ def _yaml_error_line(exc: Any) -> str:
     if mark is None or problem is None:  # our own (ExperimentYAMLError) or a plain YAMLError
         return str(exc)
     name = "" if mark.name.startswith("<") else f"{mark.name}:"
-    return f"{name}{mark.line + 1}: not valid YAML: {problem}"
+    return f"{name}{mark.line + 1}: not valid YAML: {problem}{yaml_context(exc)}"
+
+
+def yaml_context(exc: Any) -> str:
+    """`` (while parsing a flow sequence from line 2)``: what the YAML parser was reading,
+    and where it began when that is not the line of the problem (an unclosed ``[`` is found
+    at the end of the file)."""
+    context = getattr(exc, "context", None)
+    if not context:
+        return ""
+    began, mark = getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None)
+    if began is not None and (mark is None or began.line != mark.line):
+        return f" ({context} from line {began.line + 1})"
+    return f" ({context})"
 
 
 # --- jsonargparse's messages, one line each -------------------------------------------------
@@ -244,11 +274,17 @@ def argument_error_line(exc: BaseException, args: list[str]) -> str:
     if required:
         names = ", ".join(f"--{name.strip()}" for name in required[1].split(","))
         return f"missing required option {names}"
+    given = _unrecognized(message)
+    if given:  # options typed on the command line that no parser knows
+        return "; ".join(f"{option}: not an option{_did_you_mean_option(exc, args, option)}" for option in given)
     key, detail = _key_and_detail(message)
     if key is None:
         return _one_line(message)
-    where = _file_setting(key, args)
-    return f"{where}: {key}: {detail}" if where else f"{key}: {detail}"
+    unknown = _unknown_key(message)
+    nested = [f"{key}.init_args.{unknown[1]}"] if unknown and unknown[0] else []
+    where = next(filter(None, (_file_setting(k, args) for k in [*nested, key])), None)
+    line = f"{where}: {key}: {detail}" if where else f"{key}: {detail}"
+    return line + (_did_you_mean(exc, args, *unknown) if unknown else "")
 
 
 def _key_and_detail(message: str) -> tuple[str | None, str]:
@@ -262,7 +298,21 @@ def _key_and_detail(message: str) -> tuple[str | None, str]:
     match = _NOT_ACCEPTED.match(message)
     if match:
         return match[1] or match[2], "not an option"
+    given = _unrecognized(message)
+    if given:  # inside a class_path: the class's parser names what it was given as options
+        return ", ".join(option.lstrip("-") for option in given), "not an option"
     return None, message
+
+
+def _unrecognized(message: str) -> list[str]:
+    """The options of argparse's ``unrecognized arguments: --a 1 --b=2`` (``--a``, ``--b``);
+    none when a bare word is among them (then the message says more as it is)."""
+    match = re.match(r"unrecognized arguments: (.*)", message.strip(), re.DOTALL)
+    if not match:
+        return []
+    words = match[1].split()
+    options = [word.split("=", 1)[0] for word in words if word.startswith("-")]
+    return options if options and words[0].startswith("-") else []
 
 
 def _detail(text: str) -> str:
@@ -378,3 +428,88 @@ def _line_of_key(file: str, key: str) -> int | None:
             return None
         line, node = found[0].start_mark.line + 1, found[1]
     return line
+
+
+# --- "did you mean": the closest valid option name -------------------------------------------
+
+_SUGGESTION_CUTOFF = 0.7  # difflib's similarity: 0.7 takes a typo or two, not a different word
+_CLASS_PATH_ANYWHERE = re.compile(r"Problem with given class_path '([^']+)':")
+
+
+def _unknown_key(message: str) -> tuple[str | None, str] | None:
+    """``(class_path, key)`` of the unknown key a jsonargparse message reports, innermost
+    first; ``class_path`` is None for an option of the command's own parser."""
+    classes = _CLASS_PATH_ANYWHERE.findall(message)
+    refused = _NOT_ACCEPTED.search(message)
+    if refused:
+        return (classes[-1] if classes else None), (refused[1] or refused[2])
+    inner = re.search(r"unrecognized arguments: (--?[^\s=]+)", message)
+    if inner and classes:
+        return classes[-1], inner[1].lstrip("-")
+    return None
+
+
+def _did_you_mean(exc: BaseException, args: list[str], class_path: str | None, key: str) -> str:
+    """`` (did you mean lr?)`` for a ``key`` that ``class_path`` (None: the command's own
+    parser) does not take, or ``""``; written as the user wrote the key: the option typed
+    on the command line with its end corrected, else the key as in the YAML."""
+    names = _class_options(class_path) if class_path else _parser_options(exc, args)
+    close = _closest(key, names)
+    if close is None:
+        return ""
+    typed = next((option for option in (a.split("=", 1)[0] for a in args)
+                  if option == f"--{key}" or (option.startswith("--") and option.endswith(f".{key}"))), None)
+    return f" (did you mean {typed[:len(typed) - len(key)] + close if typed else close}?)"
+
+
+def _did_you_mean_option(exc: BaseException, args: list[str], typed: str) -> str:
+    """`` (did you mean --trainer.max_steps?)`` for an option typed on the command line."""
+    close = _closest(typed.lstrip("-"), _parser_options(exc, args))
+    return f" (did you mean --{close}?)" if close else ""
+
+
+def _closest(key: str, names: list[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(key, names, n=1, cutoff=_SUGGESTION_CUTOFF)
+    return close[0] if close else None
+
+
+def _option_names(parser) -> list[str]:
+    skip = ("help", "print_config", "config")
+    names = {s[2:] for action in parser._actions for s in action.option_strings if s.startswith("--")}
+    return sorted(n for n in names if n not in skip and not n.endswith(".help"))
+
+
+def _parser_options(exc: BaseException, args: list[str]) -> list[str]:
+    """The option names of the parser that raised ``exc`` (the parser of its subcommand,
+    for `pav fit`), found in the traceback: the parser is not in the message."""
+    parser, tb = None, exc.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if _is_instance(candidate, "jsonargparse", "ArgumentParser"):
+            parser = candidate
+        tb = tb.tb_next
+    if parser is None:
+        return []
+    subcommands = getattr(parser, "_subcommands_action", None)
+    if subcommands is not None:
+        chosen = next((a for a in args if a in subcommands.choices), None)
+        return _option_names(subcommands.choices[chosen]) if chosen else []
+    return _option_names(parser)
+
+
+def _class_options(class_path: str) -> list[str]:
+    """The init arguments of ``class_path`` as jsonargparse names them (``backbone.lora``)."""
+    from importlib import import_module
+
+    from jsonargparse import ArgumentParser
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(import_module(module), name)
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_class_arguments(cls, fail_untyped=False)
+    except Exception:  # noqa: BLE001  a suggestion is a nicety: never a second error
+        return []
+    return _option_names(parser)

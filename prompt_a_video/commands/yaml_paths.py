@@ -58,12 +58,23 @@ NAMED_FILE_KEYS = frozenset({"prompt_sets"})
 class ExperimentYAMLError(yaml.YAMLError):
     """A ``-c`` file that is not valid YAML; ``str()`` is ``FILE:LINE: problem``."""
 
-    def __init__(self, shown: str, error: yaml.YAMLError):
+    def __init__(self, shown: str, error: yaml.YAMLError, content: str = ""):
+        from prompt_a_video.commands.errors import yaml_context
+
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        where = f"{shown}:{mark.line + 1}" if mark is not None else shown
-        context = getattr(error, "context", None)
-        super().__init__(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else ""))
+        line = mark.line + 1 if mark is not None else _reader_error_line(error, content)
+        where = f"{shown}:{line}" if line is not None else shown
+        super().__init__(f"{where}: not valid YAML: {problem}{yaml_context(error)}")
+
+
+def _reader_error_line(error: yaml.YAMLError, content: str) -> int | None:
+    """The line of a character the YAML reader refused (a control character): its error
+    has a position in the text, not a line."""
+    position = getattr(error, "position", None)
+    if not isinstance(position, int) or not content:
+        return None
+    return content.count("\n", 0, position) + 1
 
 
 class _Reading(NamedTuple):
@@ -108,7 +119,7 @@ def load_experiment_yaml(content: str, path: str = "") -> Any:
         data = get_loader("yaml")(content)
     except yaml.YAMLError as exc:
         if whole_file:
-            raise ExperimentYAMLError(reading.shown, exc) from exc
+            raise ExperimentYAMLError(reading.shown, exc, content) from exc
         raise
     if whole_file and isinstance(data, dict):
         data = resolve_file_references(data, reading.file, reading.cwd)

@@ -65,6 +65,56 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_fit_section(section: dict[str, Any], where: str, wiring: dict[str, Any]) -> None:
+    """Parse a fit section as its stage will (base YAMLs, the section, the wiring) without
+    building anything, so a bad key fails in one line before hours of earlier stages run.
+
+    Args:
+        section: the pipeline YAML's fit section.
+        where: its name (``sft``, ``dpo``), for the message.
+        wiring: what the pipeline will set (values here only stand in for the real paths).
+
+    Raises:
+        ValueError: a key or value the fit does not accept, named with its section.
+    """
+    import re
+    import tempfile
+    import warnings
+
+    import yaml
+    from jsonargparse import ArgumentError
+
+    from prompt_a_video.commands.errors import argument_error_line
+    from prompt_a_video.lightning_cli import PavLightningCLI
+
+    class ParsedOnly(Exception):
+        pass
+
+    class ParseOnlyCLI(PavLightningCLI):
+        def _set_seed(self) -> None:  # parsing must not touch the process's random state
+            pass
+
+        def before_instantiate_classes(self) -> None:
+            raise ParsedOnly
+
+    files = fit_config_files(section, where)
+    overrides = deep_merge({k: v for k, v in section.items() if k != "config"}, wiring)
+    with tempfile.TemporaryDirectory() as folder:
+        override_file = Path(folder) / f"{where}-section.yaml"
+        override_file.write_text(yaml.safe_dump(overrides, sort_keys=False), encoding="utf-8")
+        args = ["fit", *[a for f in files for a in ("-c", str(f))], "-c", str(override_file)]
+        try:
+            with warnings.catch_warnings():  # "args and sys.argv both given": sys.argv is `pav pipeline`'s
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+                ParseOnlyCLI(args=args)
+        except ParsedOnly:
+            return
+        except ArgumentError as exc:
+            # the key as the section spells it, not as a line of the temporary file
+            line = re.sub(rf"^{re.escape(str(override_file))}:\d+: ", "", argument_error_line(exc, args))
+            raise ValueError(f"pipeline: section {where!r}: {line} (options: `pav fit --help`)") from None
+
+
 def last_checkpoint(folder: Path) -> Path | None:
     """The newest Lightning checkpoint a killed fit left in its stage folder."""
     found = sorted(folder.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)

@@ -113,7 +113,7 @@ def run_pipeline(
     from prompt_a_video.evolution.pairs import sample_pairs
     from prompt_a_video.evolution.run import evolve_prompts
     from prompt_a_video.interrupts import Interrupted
-    from prompt_a_video.pipeline.fit_stage import fit_fingerprint
+    from prompt_a_video.pipeline.fit_stage import check_fit_section, fit_fingerprint
     from prompt_a_video.pipeline.stage_state import StageState, stage_key
     from prompt_a_video.tracking import tracked_stage
 
@@ -127,13 +127,18 @@ def run_pipeline(
     if dpo_rounds < 0:
         raise ValueError(f"pipeline: dpo_rounds must be >= 0, got {dpo_rounds}")
     root = Path(workdir).resolve()  # stages hand each other absolute paths (fit runs read them)
-    root.mkdir(parents=True, exist_ok=True)
-    # Validate every section before hours of work start.
+    # Validate every section before hours of work start, and before anything is written.
     evolve_options = section_options(evolve_prompts, evolve, "evolve")
     pairs_options = section_options(sample_pairs, pairs, "pairs") if dpo and dpo_rounds else {}
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
+    check_fit_section(sft, "sft", {"data": {"init_args": {"pools": [str(root / "evolve" / "pool.jsonl")]}}})
+    if dpo_identity is not None:
+        check_fit_section(dpo, "dpo", {"model": {"init_args": {"backbone": {"model": str(root / "sft" / "refiner")},
+                                                               "sft_adapter": None}},
+                                       "data": {"init_args": {"pairs": [str(root / "pairs-r1" / "pairs.jsonl")]}}})
+    root.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     limit = getattr(generator, "prompt_token_limit", None)
     family = getattr(generator, "target", None)  # a family of generators/targets.py: its tokenizer is known

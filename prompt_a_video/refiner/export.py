@@ -96,8 +96,8 @@ def load_module_from_checkpoint(ckpt_path: str | os.PathLike, config_path: str |
     state dict is loaded, since the refiner modules build their LLM there.
 
     Args:
-        ckpt_path: a ``.ckpt`` written by Lightning. Unpickled in full: load only
-            checkpoints you trust.
+        ckpt_path: a ``.ckpt`` written by Lightning; read with :func:`read_checkpoint`,
+            which refuses a file that would run code when unpickled.
         config_path: a `pav fit` YAML (or a run's ``config.yaml``) overriding the stored
             hyperparameters.
         module_class: the LightningModule class (or its import path) for checkpoints that
@@ -106,17 +106,71 @@ def load_module_from_checkpoint(ckpt_path: str | os.PathLike, config_path: str |
     return _load_checkpoint(ckpt_path, config_path, module_class)[0]
 
 
-def _load_checkpoint(ckpt_path, config_path=None, module_class=None) -> tuple[Any, dict[str, Any]]:
-    """``(module, {"path", "global_step", "epoch"})``; see :func:`load_module_from_checkpoint`."""
+def checkpoint_globals() -> list[type]:
+    """The classes, beyond torch's defaults, that a checkpoint of our modules may hold: the
+    dataclasses a module trained with a plain ``Trainer`` keeps in ``hyper_parameters``
+    (`pav fit` stores plain config values instead). Rebuilding them runs no code: they are
+    made without ``__init__`` and given their fields."""
+    from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
+
+    return [CausalLMBackbone, LoraSpec]
+
+
+def read_checkpoint(ckpt_path: str | os.PathLike) -> dict[str, Any]:
+    """A Lightning checkpoint's dict, read without running code from the file.
+
+    ``torch.load(weights_only=True)`` with :func:`checkpoint_globals` allowed: tensors,
+    plain containers and our config dataclasses load; anything else a pickle can name (a
+    function to call, another class) is refused. Tensors are memory-mapped, not read.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: ``FILE: not a Lightning checkpoint (why)``, for a file torch cannot
+            read, one that would run code, or a dict without ``state_dict``.
+    """
+    import pickle
+
     import torch
 
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    # mmap: tensors are paged in while load_state_dict copies them, not read up front.
-    checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+    try:  # mmap: tensors are paged in when used (load_state_dict copies them), not read up front
+        with torch.serialization.safe_globals(checkpoint_globals()):
+            checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError as refused:  # what weights_only says of a global it does not allow
+        raise ValueError(f"{ckpt_path}: not a Lightning checkpoint ({_refusal(refused)})") from refused
+    except (RuntimeError, EOFError, OSError, ValueError) as unreadable:  # not a torch.save zip, or a damaged one
+        raise ValueError(f"{ckpt_path}: not a Lightning checkpoint ({_unreadable(ckpt_path, unreadable)})") \
+            from unreadable
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{ckpt_path}: not a Lightning checkpoint (no 'state_dict')")
+    return checkpoint
+
+
+def _refusal(error: Exception) -> str:
+    import re
+
+    names = sorted(set(re.findall(r"GLOBAL (\S+)", str(error))))
+    if not names:
+        return f"torch refused to load it: {str(error).strip().splitlines()[0]}"
+    return (f"loading it would call {', '.join(names)}, which a checkpoint of `pav fit` never holds; "
+            "not loaded, as it could run code")
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    with open(path, "rb") as fh:
+        starts_as_zip = fh.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+    if not starts_as_zip:
+        return "not the zip archive that torch.save writes"
+    said = str(error).strip() or type(error).__name__
+    return f"a damaged or truncated torch.save file: {said.splitlines()[0].split('. ')[0]}"  # torch's first sentence
+
+
+def _load_checkpoint(ckpt_path, config_path=None, module_class=None) -> tuple[Any, dict[str, Any]]:
+    """``(module, {"path", "global_step", "epoch"})``; see :func:`load_module_from_checkpoint`."""
+    ckpt_path = Path(ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path)
     if config_path is not None:
         module = _module_from_config(config_path)
     else:
@@ -285,11 +339,40 @@ def read_settings(folder: str | os.PathLike) -> dict[str, Any] | None:
     folder = Path(folder)
     for candidate in (folder / REFINER_FILE, folder.parent / REFINER_FILE):
         if candidate.is_file():
-            settings = json.loads(candidate.read_text(encoding="utf-8"))
-            if settings.get("format") != REFINER_FORMAT:
-                raise ValueError(f"{candidate}: not a refiner settings file (format {settings.get('format')!r})")
+            settings = _read_json(candidate, "the export's settings file")
+            if not isinstance(settings, dict) or settings.get("format") != REFINER_FORMAT:
+                found = settings.get("format") if isinstance(settings, dict) else type(settings).__name__
+                raise ValueError(f"{candidate}: not a refiner settings file (format {found!r})")
             return settings
     return None
+
+
+def _read_json(file: Path, what: str) -> Any:
+    """A JSON file of an export; a broken one is named with its line (it is not the user's
+    own input, so say how to get a good one back)."""
+    from prompt_a_video.data.errors import DataFormatError
+
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problem = (f"not valid JSON: {exc.msg} (column {exc.colno}); {what} is damaged: fix it or export the "
+                   "refiner again with `pav export`")
+        raise DataFormatError(file, exc.lineno, problem) from exc
+
+
+def check_safetensors(folder: Path) -> None:
+    """Every ``*.safetensors`` file of ``folder`` has a whole header and all the bytes it
+    announces (a copy cut short fails here, with the file's name, not deep in a loader).
+    Reads the headers only."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except SafetensorError as exc:
+            raise ValueError(f"{file}: not a valid safetensors file ({exc}); the copy is damaged or cut short: "
+                             "copy it again or export the refiner again with `pav export`") from exc
 
 
 def _pick_part(folder: Path, use: str) -> tuple[str, Path]:
@@ -337,6 +420,7 @@ def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | N
         raise FileNotFoundError(f"refiner folder not found: {folder}")
     part, path = _pick_part(folder, use)
     settings = read_settings(path)
+    check_safetensors(path)  # before the base model loads: minutes, for a big one
     if settings is None:
         chosen = prompt_format or "default"
         if chosen == "default":
@@ -360,7 +444,9 @@ def load_refiner(folder: str | os.PathLike, *, use: str = "auto", dtype: str | N
 
         base = settings.get("base_model")
         if base is None:
-            base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+            base = _read_json(path / "adapter_config.json", "the adapter's config file")["base_model_name_or_path"]
+        if settings.get("base_adapter") and Path(settings["base_adapter"]).is_dir():
+            check_safetensors(Path(settings["base_adapter"]))
         backbone = CausalLMBackbone(model=str(base), dtype=dtype, lora=None, **prompt)
         model = backbone.load_model()
         if settings.get("base_adapter"):

@@ -150,3 +150,12 @@ def test_pipeline_rejects_a_wired_or_unknown_option_before_any_work(project, cap
     assert main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"]) == 2
     assert "evolve.out is set by the pipeline" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (project / "wd" / "evolve").exists()
+    # a bad key of a fit section fails before evolution runs, and before the work dir is made
+    for section, bad in (("sft", "max_stepz: 2,"), ("dpo", "max_stepz: 2,")):
+        head, tail = text.split(f"\n{section}:\n", 1)
+        (project / "bad.yaml").write_text(f"{head}\n{section}:\n" + tail.replace("max_steps: 2,", bad, 1))
+        assert main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line == (f"pav pipeline: section '{section}': trainer.max_stepz: not an option "
+                        "(did you mean trainer.max_steps?) (options: `pav fit --help`)")
+    assert not (project / "wd").exists()

@@ -19,6 +19,7 @@ EVOLVE = ROOT / "experiments/evolve/synthetic.yaml"
 PAIRS = ROOT / "experiments/pairs/synthetic.yaml"
 PIPELINE = ROOT / "experiments/quickstart.yaml"
 SFT = ROOT / "experiments/sft/smollm2-cpu.yaml"
+DPO = ROOT / "experiments/dpo/smollm2-cpu.yaml"
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_evolve(files, capsys):
 def test_pairs(files, capsys):
     base = ["pairs", "-c", PAIRS, "--out", "pairs.jsonl"]
     status, err = pav(capsys, *base, "--refiner", "empty", "--n", "0")
-    assert_one_line(status, err, "pairs", "n, sample_batch and batch_size must be >= 1 (got 0")
+    assert_one_line(status, err, "pairs", "n must be an int >= 1, got 0")
     status, err = pav(capsys, *base, "--refiner", "missing-refiner")
     assert_one_line(status, err, "pairs", "refiner folder not found: missing-refiner")
     status, err = pav(capsys, *base, "--refiner", "empty", "--prompts", "bad.jsonl")
@@ -107,9 +108,9 @@ def test_evaluate(files, capsys):
 
 
 def test_refine(files, capsys):
-    # `pav refine` reports its own mistakes in one line (exit 1)
+    # `pav refine` reports its own mistakes in one line (exit 2, as every command)
     status, err = pav(capsys, "refine", "--model", "empty", "--n", "0", "a dog")
-    assert_one_line(status, err, "refine", "--n must be >= 1, got 0")
+    assert_one_line(status, err, "refine", "n must be an int >= 1 (answers per prompt), got 0")
     status, err = pav(capsys, "refine", "--model", "missing-refiner", "a dog")
     assert_one_line(status, err, "refine", "refiner folder not found: missing-refiner")
     status, err = pav(capsys, "refine", "--model", "empty", "--prompts", "bad.jsonl")
@@ -145,6 +146,75 @@ def test_a_bad_key_or_bad_yaml_in_a_config_file_names_the_file_and_line(files, c
     assert_one_line(status, err, "render", "presetz is not an option of prompt_a_video.generators.synthetic.")
 
 
+def test_a_yaml_error_in_one_of_several_config_files_names_that_file_and_line(files, capsys):
+    (files / "seeds.yaml").write_text("seeds: [0]\n")
+    (files / "unclosed.yaml").write_text("batch_size: 2\nseeds: [0, 1\n")
+    (files / "bell.yaml").write_text("batch_size: 2\nseeds: [0]\x07\n")
+    expected = {  # an unclosed list is found at the end of the file: where it began is said too
+        "unclosed.yaml": "unclosed.yaml:3: not valid YAML: did not find expected ',' or ']' "
+                         "(while parsing a flow sequence from line 2)",
+        "bell.yaml": "bell.yaml:2: not valid YAML: unacceptable character #x0007",
+    }
+    for bad, text in expected.items():
+        status, err = pav(capsys, "render", "-c", RENDER, "-c", bad, "-c", "seeds.yaml", "--prompts", "good.txt",
+                          "--out", "o")
+        assert_one_line(status, err, "render", text)
+        assert status == 2 and "<unicode string>" not in err
+    status, err = pav(capsys, "fit", "-c", SFT, "-c", "unclosed.yaml", "-c", "seeds.yaml")
+    assert_one_line(status, err, "fit", expected["unclosed.yaml"])
+    assert status == 2 and "<unicode string>" not in err
+
+
+def test_an_unknown_option_or_key_is_one_line_with_the_closest_valid_name(files, capsys):
+    status, err = pav(capsys, "fit", "-c", SFT, "--trainer.max_stepz", "3")
+    line = assert_one_line(status, err, "fit",
+                           "--trainer.max_stepz: not an option (did you mean --trainer.max_steps?)")
+    assert status == 2 and err.strip().splitlines() == [line]  # not the usage text
+    status, err = pav(capsys, "render", "--outt", "x")
+    line = assert_one_line(status, err, "render", "--outt: not an option (did you mean --out?)")
+    assert status == 2 and err.strip().splitlines() == [line]
+    status, err = pav(capsys, "render", "-c", RENDER, "--generator.init_args.presetz", "x", "--prompts", "good.txt",
+                      "--out", "o")
+    assert_one_line(status, err, "render", "presetz is not an option of prompt_a_video.generators.synthetic.",
+                    "(did you mean --generator.init_args.preset?)")
+    # a key inside a -c YAML: named with its line, the suggestion as the YAML writes it
+    (files / "typo.yaml").write_text("trainer:\n  max_stepz: 3\n")
+    status, err = pav(capsys, "fit", "-c", SFT, "-c", "typo.yaml")
+    assert_one_line(status, err, "fit",
+                    "typo.yaml:2: trainer.max_stepz: not an option (did you mean trainer.max_steps?)")
+    (files / "lr.yaml").write_text("model:\n  init_args:\n    lrr: 0.1\n")
+    status, err = pav(capsys, "fit", "-c", SFT, "-c", "lr.yaml")
+    assert_one_line(status, err, "fit",
+                    "lr.yaml:3: model: lrr is not an option of prompt_a_video.modules.sft.SFTRefiner "
+                    "(did you mean lr?)")
+    # nothing close: no guess
+    status, err = pav(capsys, "render", "-c", RENDER, "--zzzqqq", "1", "--prompts", "good.txt", "--out", "o")
+    last = assert_one_line(status, err, "render", "--zzzqqq: not an option; see `pav render --help`")
+    assert "did you mean" not in last
+
+
+def test_a_value_error_of_our_class_built_from_the_config_is_the_line(files, capsys):
+    # jsonargparse builds these through a class_path (a Union for the model): the line is
+    # the class's own message, not jsonargparse's account of the subtypes it tried
+    status, err = pav(capsys, "fit", "-c", DPO, "--model.init_args.beta", "0")
+    assert status == 2 and "Union" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "pav fit: DPO beta must be > 0 (it scales the implicit reward), got 0.0"
+    status, err = pav(capsys, "pairs", "-c", PAIRS, "--out", "pairs.jsonl", "--refiner", "empty",
+                      "--rule.init_args.margin", "-1")
+    assert status == 2 and "Union" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "pav pairs: PaperPairRule.margin must be a finite number >= 0, got -1.0"
+
+
+def test_a_broken_refiner_json_is_named_with_its_line(files, capsys):
+    export = files / "export"
+    (export / "merged").mkdir(parents=True)
+    (export / "refiner.json").write_text('{\n  "format": "prompt-a-video/refiner",\n  "version": 1,\n'
+                                         '  "system_prompt": "cut here\n}\n')
+    status, err = pav(capsys, "refine", "--model", export, "a dog")
+    line = assert_one_line(status, err, "refine", f"{export / 'refiner.json'}:4: not valid JSON", "`pav export`")
+    assert status == 2 and err.strip().splitlines() == [line]
+
+
 # --- tracebacks: on request, and for bugs -----------------------------------------------------
 
 def test_debug_flag_or_environment_shows_the_traceback(files, capsys, monkeypatch):
@@ -165,6 +235,19 @@ def test_console_exit_status_and_traceback_only_with_debug(files):
     assert plain.stderr.strip().splitlines() == ["pav refine: n: expected int, got 'many'; see `pav refine --help`"]
     debug = subprocess.run([*command, "--debug"], check=False, capture_output=True, text=True, timeout=300)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "many" in debug.stderr
+
+
+def test_a_commands_own_exit_message_is_a_user_error(capsys):
+    def refuse():
+        raise SystemExit("pav refine: --model x: not found")
+
+    assert run_command("refine", refuse) == 2  # not Python's 1 for SystemExit("...")
+    assert capsys.readouterr().err.strip().splitlines() == ["pav refine: --model x: not found"]
+    with pytest.raises(SystemExit) as done:  # a status, e.g. --help's 0, stays what it is
+        run_command("refine", lambda: sys.exit(0))
+    assert done.value.code == 0
+    with pytest.raises(SystemExit):
+        run_command("refine", refuse, debug=True)
 
 
 def test_a_bug_keeps_its_traceback():
