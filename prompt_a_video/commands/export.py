@@ -23,9 +23,11 @@ def export(ckpt_path: str, out: str, merged: bool = True, adapter: bool = True, 
         adapter: write adapter/ (the LoRA adapter alone, PEFT format).
         overwrite: replace an existing non-empty export folder.
     """
+    from prompt_a_video.output_lock import output_lock
     from prompt_a_video.refiner.export import export_refiner
 
-    folder = export_refiner(ckpt_path, out, merged=merged, adapter=adapter, overwrite=overwrite)
+    with output_lock(out, "--out"):  # two exports into one folder would mix their files
+        folder = export_refiner(ckpt_path, out, merged=merged, adapter=adapter, overwrite=overwrite)
     for part in ("adapter", "merged"):
         if (folder / part).is_dir():
             print(f"{part}: {folder / part}", flush=True)
