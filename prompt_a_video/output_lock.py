@@ -66,7 +66,7 @@ def output_lock(output: str | os.PathLike, what: str = "output", holder: str | N
     import fcntl
 
     path = lock_path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    made = _missing_folders(path.parent)
     descriptor = _acquire(path, fcntl, what, output)
     try:
         os.ftruncate(descriptor, 0)
@@ -77,11 +77,26 @@ def output_lock(output: str | os.PathLike, what: str = "output", holder: str | N
         with contextlib.suppress(OSError):
             path.unlink()  # before the unlock: a process that opened the old file re-checks (_acquire)
         os.close(descriptor)
+        # A command refused for a bad value leaves no trace: the folders made only to hold
+        # the lock go again, unless the command wrote something into them.
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders up to ``folder`` that do not exist yet, innermost first (made by :func:`_acquire`)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _acquire(path: Path, fcntl, what: str, output) -> int:
     """An open descriptor of ``path`` holding its exclusive lock."""
     while True:
+        path.parent.mkdir(parents=True, exist_ok=True)  # again after a holder removed it on release
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

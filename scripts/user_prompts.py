@@ -324,7 +324,7 @@ WILD = {
     "odd": [
         "EPIC SAMURAI DUEL ON A FROZEN LAKE",
         "🦑🌊 squid disco party underwater 🎧",
-        "#sunset #beachvibes #goldenhour girl on a swing",
+        "girl on a swing #sunset #beachvibes #goldenhour",
         "cozy autumn vibes ☕🍂 pumpkin soup on a windowsill",
         "MONSTER TRUCK CRUSHING CARS!!! 🔥🔥",
     ],

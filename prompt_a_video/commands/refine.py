@@ -24,11 +24,15 @@ from prompt_a_video.generators.targets import ESTIMATE_TOKENS_PER_WORD, resolve_
 __all__ = ["refine", "gather_prompts"]
 
 def _stdin_prompts() -> list[str]:
+    """Prompts piped in, one a line, by the rule of ``.txt`` prompt files: blank lines and
+    lines whose first non-space character is ``#`` are skipped."""
+    from prompt_a_video.data.prompts import read_prompt_lines
+
     try:
         text = sys.stdin.read()
     except OSError as exc:
         raise SystemExit(f"pav refine: cannot read prompts from stdin ({exc})") from exc
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [item.prompt for item in read_prompt_lines(text, "<stdin>")]
 
 
 def _stdin_is_terminal() -> bool:
@@ -100,15 +104,17 @@ def refine(
         model: the refiner: an export folder of `pav export` (or its merged/ or adapter/),
             an HF chat model folder, an offline asset name (smollm2-135m-instruct: the
             untrained base model) or a hub id.
-        prompt: a prompt to refine; '-' reads prompts from stdin, one a line. Several:
-            --prompt+ A --prompt+ B, or --prompt '["A", "B"]'.
-        prompts: a prompt set: a .txt file (one prompt a line), a .jsonl file with a
-            "prompt" key, or a named set (pav:eval). Added after --prompt. With neither
-            option, prompts are read from stdin when it is not a terminal.
-        n: refined prompts per input prompt (n > 1 needs temperature > 0).
-        temperature: sampling temperature; 0 decodes greedily (one answer, the most likely).
+        prompt: a prompt to refine; '-' reads prompts from stdin, one a line (blank lines
+            and lines starting with '#' are skipped). Several: --prompt+ A --prompt+ B, or
+            --prompt '["A", "B"]'.
+        prompts: a prompt set: a .txt file (one prompt a line; blank lines and lines
+            starting with '#' are skipped), a .jsonl file with a "prompt" key, or a named
+            set (pav:eval). Added after --prompt. With neither option, prompts are read
+            from stdin when it is not a terminal, by the .txt file's rule.
+        n: refined prompts per input prompt, >= 1 (n > 1 needs temperature > 0).
+        temperature: sampling temperature, >= 0; 0 decodes greedily (one answer, the most likely).
         top_p: nucleus sampling mass, in (0, 1].
-        max_new_tokens: longest rewrite, in refiner tokens.
+        max_new_tokens: longest rewrite, in refiner tokens (>= 1).
         seed: sampling seed: the same command prints the same rewrites. null: unseeded.
         json: print JSON Lines instead of plain text.
         target: the video model family whose token limit to check: cogvideox (226), wan
@@ -138,12 +144,12 @@ def refine(
     import json as _json
 
     from prompt_a_video.refiner import Refiner
+    from prompt_a_video.refiner.generation import check_sampling
 
-    if n < 1:
-        raise SystemExit(f"pav refine: --n must be >= 1, got {n}")
-    if n > 1 and temperature <= 0:
-        raise SystemExit(f"pav refine: --n {n} needs sampling: give --temperature above 0 (greedy decoding, "
-                         "temperature 0, gives one answer)")
+    # Every setting is checked before the model loads (a ValueError: one line, exit 2).
+    check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+    if isinstance(guard_samples, bool) or not isinstance(guard_samples, int) or guard_samples < 1:
+        raise ValueError(f"guard_samples must be an int >= 1, got {guard_samples!r}")
     texts = gather_prompts(prompt, prompts)
     try:
         refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=batch_size, prompt_format=format)
@@ -152,8 +158,6 @@ def refine(
         refiner.load()
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise SystemExit(f"pav refine: {exc}") from exc
-    if guard_samples < 1:
-        raise SystemExit(f"pav refine: --guard_samples must be >= 1, got {guard_samples}")
     sampling = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
     if guard:
         answers = refiner.refine_guarded(texts, n, guard_samples=guard_samples, **sampling)

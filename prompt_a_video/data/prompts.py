@@ -1,7 +1,9 @@
 """Prompt sets: the inputs of evolution, pair building, refinement and evaluation.
 
-A prompt set is a ``.txt`` file (one prompt a line), a ``.jsonl`` file (a ``"prompt"``
-key per record, other keys kept as metadata), or a named set:
+A prompt set is a ``.txt`` file (one prompt a line; blank lines and lines whose first
+non-space character is ``#`` are skipped: :func:`read_prompt_lines`, the rule of prompts
+piped to ``pav refine`` too), a ``.jsonl`` file (a ``"prompt"`` key per record, other
+keys kept as metadata), or a named set:
 
 - VBench's 946 prompts (``vbench``, or ``vbench:scene,color`` for some dimensions), read
   from the offline asset; the out-of-domain evaluation set, never a training source;
@@ -14,7 +16,7 @@ key per record, other keys kept as metadata), or a named set:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,15 @@ from .jsonfile import iter_json_list, load_json_list
 from .jsonl import require_file, decode_line, iter_jsonl
 from .validation import check_prompt, describe, require_key
 
-__all__ = ["PromptItem", "load_prompts", "write_prompts_txt", "VBENCH_FILE", "parse_set_name"]
+__all__ = ["PromptItem", "load_prompts", "read_prompt_lines", "write_prompts_txt", "check_limit", "check_seeds",
+           "VBENCH_FILE", "COMMENT", "parse_set_name"]
 
 #: The file inside the ``vbench`` asset folder.
 VBENCH_FILE = "VBench_full_info.json"
+#: A line of a line file whose first non-space character is this is a comment.
+COMMENT = "#"
 _NAMED_SETS = ("vbench", "pav")
+_LINE_RULE = f"blank lines and lines starting with {COMMENT!r} are skipped"
 
 
 @dataclass
@@ -65,10 +71,40 @@ def parse_set_name(source: str) -> tuple[str, list[str]] | None:
     return name, dims
 
 
+def check_limit(limit: Any, field: str = "limit") -> int | None:
+    """``limit``, if it is a number of prompts to keep: an int >= 1, or None for all.
+
+    ``field`` names the setting in the message, as the user writes it (``limit``,
+    ``evaluation.limit``).
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{field} must be an int >= 1, or null for all the prompts; got {describe(limit)}")
+    return limit
+
+
+def check_seeds(seeds: Any, field: str = "seeds") -> list[int]:
+    """Render seeds as a list: a non-empty list of distinct ints >= 0; None means ``[0]``.
+
+    ``field`` names the setting in the message (``seeds``, ``evaluation.seeds``).
+    """
+    if seeds is None:
+        return [0]
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        shown = repr(list(seeds)) if isinstance(seeds, (list, tuple)) else describe(seeds)
+        raise ValueError(f"{field} must be a non-empty list of distinct ints >= 0 (e.g. [0, 1]); "
+                         f"got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+    repeated = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+    if repeated is not None:
+        raise ValueError(f"{field} must be a non-empty list of distinct ints >= 0; seed {repeated} is listed twice")
+    return list(seeds)
+
+
 def load_prompts(
     source: str | os.PathLike,
     *,
     dimensions: list[str] | None = None,
+    limit: int | None = None,
     errors: str = "raise",
     skipped: list[DataFormatError] | None = None,
 ) -> list[PromptItem]:
@@ -77,9 +113,23 @@ def load_prompts(
     A string naming a set (``"vbench"``) is the set even if a file of that name exists;
     pass a ``Path`` to mean the file. ``dimensions`` filters VBench (a prompt is kept if
     any of its dimensions is listed; combined with the ``vbench:`` list by union).
+    ``limit``: only the first ``limit`` prompts (an int >= 1, see :func:`check_limit`;
+    None: all). A set without a single prompt is a ``ValueError`` naming it.
     ``errors``/``skipped``: see ``ErrorPolicy``.
     """
-    policy = ErrorPolicy(errors, skipped)
+    check_limit(limit)
+    found: list[DataFormatError] = [] if skipped is None else skipped
+    before = len(found)
+    items = _load(source, dimensions, ErrorPolicy(errors, found))
+    if not items:
+        dropped = len(found) - before
+        why = f"; {dropped} malformed record(s) skipped" if dropped else \
+            f" ({_LINE_RULE} in a .txt file)" if str(source).lower().endswith(".txt") else ""
+        raise ValueError(f"{source}: no prompt in this prompt set{why}")
+    return items if limit is None else items[:limit]
+
+
+def _load(source: str | os.PathLike, dimensions: list[str] | None, policy: ErrorPolicy) -> list[PromptItem]:
     named = parse_set_name(source) if isinstance(source, str) else None
     if named is not None:
         name, dims = named
@@ -108,33 +158,46 @@ def load_prompts(
 
 
 def _load_txt(path: Path, policy: ErrorPolicy) -> list[PromptItem]:
+    def lines() -> Iterator[tuple[int, str]]:
+        offset = 0
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                start, offset = offset, offset + len(raw)
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw, start = raw[3:], start + 3
+                try:
+                    yield lineno, decode_line(path, lineno, raw, start)
+                except DataFormatError as err:
+                    policy.handle(err)
+
+    return _prompt_lines(lines(), path, policy)
+
+
+def read_prompt_lines(text: str, source: str = "<stdin>", *, errors: str = "raise",
+                      skipped: list[DataFormatError] | None = None) -> list[PromptItem]:
+    """The prompts of a line file's text (what ``pav refine`` reads on stdin), by the rule
+    of ``.txt`` prompt sets: one prompt a line, surrounding whitespace stripped; blank
+    lines and lines whose first non-space character is ``#`` (comments) are skipped.
+    Problems are named ``source:line``. May be empty."""
+    text = text[1:] if text.startswith("\ufeff") else text
+    return _prompt_lines(enumerate(text.split("\n"), start=1), source, ErrorPolicy(errors, skipped))
+
+
+def _prompt_lines(lines: Iterable[tuple[int, str]], source: str | os.PathLike,
+                  policy: ErrorPolicy) -> list[PromptItem]:
+    """The one rule of every line file: blank lines and ``#`` comment lines are skipped,
+    every other line is a prompt (checked as a reader checks any prompt)."""
     items: list[PromptItem] = []
-    blank: list[int] = []  # blank lines seen since the last prompt
-    offset = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            start, offset = offset, offset + len(raw)
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw, start = raw[3:], start + 3
-            try:
-                text = decode_line(path, lineno, raw, start)
-            except DataFormatError as err:
-                policy.handle(err)
-                continue
-            if not text.strip():
-                blank.append(lineno)  # an error only if a prompt follows: see below
-                continue
-            # Blank lines at the very end are an editor's habit; in the middle they are
-            # a prompt that went missing, and would shift every later prompt's index.
-            for b in blank:
-                policy.handle(DataFormatError(path, b, "empty prompt (a blank line before the last prompt)"))
-            blank.clear()
-            try:
-                prompt = check_prompt(text, field=None)
-            except InvalidRecord as exc:
-                policy.handle(DataFormatError(path, lineno, exc.problem))
-                continue
-            items.append(PromptItem(prompt, {}, str(path), lineno))
+    for lineno, text in lines:
+        stripped = text.strip()
+        if not stripped or stripped.startswith(COMMENT):
+            continue
+        try:
+            prompt = check_prompt(stripped, field=None)
+        except InvalidRecord as exc:
+            policy.handle(DataFormatError(source, lineno, exc.problem))
+            continue
+        items.append(PromptItem(prompt, {}, str(source), lineno))
     return items
 
 
@@ -205,8 +268,9 @@ def _load_shipped(source: str, splits: list[str], policy: ErrorPolicy) -> list[P
 def write_prompts_txt(path: str | os.PathLike, prompts: Iterable[str | PromptItem]) -> int:
     """Write a ``.txt`` prompt set (one prompt a line, UTF-8); returns the count.
 
-    Each prompt is checked like a reader would, and must fit on one line. The file is
-    written whole (a prompt set is small and written once, not appended to).
+    Each prompt is checked like a reader would, must fit on one line and must not start
+    with ``#`` (the reader would skip it as a comment). The file is written whole (a
+    prompt set is small and written once, not appended to).
     """
     path = Path(path)
     lines = []
@@ -218,6 +282,9 @@ def write_prompts_txt(path: str | os.PathLike, prompts: Iterable[str | PromptIte
             raise ValueError(f"prompt {i}: {exc}") from None
         if "\n" in text or "\r" in text:
             raise ValueError(f"prompt {i}: contains a line break; use a .jsonl prompt set instead")
+        if text.startswith(COMMENT):
+            raise ValueError(f"prompt {i}: starts with {COMMENT!r}, which a .txt prompt set reads as a comment; "
+                             "use a .jsonl prompt set instead")
         lines.append(text + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(lines), encoding="utf-8", newline="\n")

@@ -13,6 +13,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from prompt_a_video.data import DataFormatError, ErrorPolicy, PromptItem
+from prompt_a_video.data.prompts import check_limit
 
 
 def _collate_prompts(prompts: list[str]) -> dict[str, list[str]]:
@@ -23,10 +24,11 @@ class PromptSetDataModule(LightningDataModule):
     """A prompt set -> ``{"prompt": [...]}`` batches (lists of str), in the set's order.
 
     Args:
-        prompts: a ``.txt`` file (one prompt a line), a ``.jsonl`` file with a
-            ``"prompt"`` key, or a named set: ``vbench`` or ``vbench:DIM,...``.
+        prompts: a ``.txt`` file (one prompt a line; blank lines and ``#`` comment lines
+            are skipped), a ``.jsonl`` file with a ``"prompt"`` key, or a named set:
+            ``vbench`` or ``vbench:DIM,...``.
         batch_size: prompts per batch.
-        limit: keep only the first ``limit`` prompts (None: all).
+        limit: keep only the first ``limit`` prompts (an int >= 1; None: all).
         errors: ``raise`` on a malformed prompt, or ``skip`` it with a warning (counted
             in ``skipped``).
         num_workers: DataLoader workers.
@@ -40,8 +42,7 @@ class PromptSetDataModule(LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: expected >= 1")
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit={limit}: expected >= 1, or null for the whole set")
+        check_limit(limit)
         ErrorPolicy(errors)  # validates the mode at config time
         self.prompts = prompts
         self.batch_size, self.limit, self.errors, self.num_workers = batch_size, limit, errors, num_workers
@@ -53,10 +54,8 @@ class PromptSetDataModule(LightningDataModule):
             return
         from prompt_a_video.data import load_prompts
 
-        items = load_prompts(self.prompts, errors=self.errors, skipped=self.skipped)
-        self.items = items[: self.limit] if self.limit is not None else items
-        if not self.items:
-            raise ValueError(f"prompt set {self.prompts!r} has no prompts")
+        # the first `limit` prompts; a set without a prompt is an error naming it
+        self.items = load_prompts(self.prompts, limit=self.limit, errors=self.errors, skipped=self.skipped)
 
     def _loader(self) -> DataLoader:
         if self.items is None:

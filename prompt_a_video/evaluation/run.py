@@ -70,6 +70,16 @@ def base_model_of(refiner: str | None) -> str | None:
     return None if settings is None else settings.get("base_model")
 
 
+def check_prompt_sets(settings: EvaluationSettings, prompts: str | None = None) -> None:
+    """Read every prompt set the evaluation will use (``prompts``, else the settings'), so
+    that a missing, malformed or empty one ends the command before a model loads or a file
+    (or an MLflow run) is written. Cheap: prompt sets are small."""
+    from prompt_a_video.evaluation.settings import load_eval_prompts
+
+    for spec in [prompts] if prompts else settings.prompt_sets.values():
+        load_eval_prompts(spec, None)
+
+
 def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: Reward, out: str | Path, *,
                     trained: dict[str, str], extra_refiners: dict[str, str] | None = None,
                     prompts: str | None = None, pool_path: str | Path | None = None,
@@ -85,6 +95,7 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
     from prompt_a_video.scoring import ScoringEngine, ScoringSettings
     from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer
 
+    check_prompt_sets(settings, prompts)  # before a model loads
     out = Path(out)
     engine = ScoringEngine(generator, reward, ScoringSettings(settings.batch_size, settings.use_cache,
                                                               settings.cache_root))
@@ -152,6 +163,7 @@ def evaluate_refiners(
     settings = evaluation or EvaluationSettings()
     trained = pipeline_refiners(workdir, expected)
     extra = parse_refiner_args(refiner)
+    check_prompt_sets(settings, prompts)
     runner = make_trainer(trainer, out)
     if workdir is not None and runner.is_global_zero:
         found = ", ".join(f"{name} ({folder})" for name, folder in trained.items()) or "none"

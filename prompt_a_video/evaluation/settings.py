@@ -23,9 +23,10 @@ class EvaluationSettings:
             in-domain prompts held out from every training stage, ``vbench[:dims]`` = the
             out-of-domain VBench prompts of the offline asset). Each is evaluated into its
             own folder.
-        limit: prompts per set, spread evenly over the set (VBench is ordered by
+        limit: prompts per set (>= 1), spread evenly over the set (VBench is ordered by
             dimension, so the first N would all test one); None = all.
-        seeds: render seeds; each method writes one sample per seed for each prompt.
+        seeds: render seeds, distinct ints >= 0; each method writes one sample per seed
+            for each prompt.
         methods: built-in methods to compare, in table order: ``original``,
             ``heuristic``, ``zero-shot``, ``sft``, ``dpo`` (every DPO round the work
             directory holds). A trained method missing from the work directory is left
@@ -35,12 +36,12 @@ class EvaluationSettings:
         extra_methods: more methods by name, each a
             :class:`~prompt_a_video.evaluation.methods.RewriteMethod` by class_path (an API
             model through ``OperatorRewrite``, another refiner through ``RefinerRewrite``).
-        temperature: sampling temperature of the LLM methods.
-        top_p: nucleus sampling mass of the LLM methods.
-        max_new_tokens: longest LLM rewrite, in tokens.
-        llm_batch_size: prompts per LLM generate call.
+        temperature: sampling temperature of the LLM methods (>= 0).
+        top_p: nucleus sampling mass of the LLM methods, in (0, 1].
+        max_new_tokens: longest LLM rewrite, in tokens (>= 1).
+        llm_batch_size: prompts per LLM generate call (>= 1).
         llm_device: where the LLM methods run (``cuda``; default CPU).
-        batch_size: videos per generate/score call.
+        batch_size: videos per generate/score call (>= 1).
         fidelity_model: sentence encoder of fidelity and diversity (None: leave them out).
         text_fluency_model: causal LM of the text checks' fluency (``FLU``): an offline
             asset name, used when installed, or a local folder; None, or not installed:
@@ -76,10 +77,17 @@ class EvaluationSettings:
         if unknown:
             raise ValueError(f"evaluation.methods: unknown {unknown}; built-in methods are {list(BUILTIN_METHODS)} "
                              "(add others under evaluation.extra_methods, or with --refiner NAME=DIR)")
-        if not self.seeds:
-            raise ValueError("evaluation.seeds: give at least one seed")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"evaluation.limit must be >= 1 or null, got {self.limit}")
+        from prompt_a_video.data.prompts import check_limit, check_seeds
+        from prompt_a_video.refiner.generation import check_sampling
+
+        self.seeds = check_seeds(self.seeds, "evaluation.seeds")
+        check_limit(self.limit, "evaluation.limit")
+        check_sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
+                       prefix="evaluation.")
+        for name in ("llm_batch_size", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"evaluation.{name} must be an int >= 1, got {value!r}")
 
 
 def spread(items: list, limit: int | None) -> list:

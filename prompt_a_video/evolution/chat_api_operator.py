@@ -131,14 +131,18 @@ class ChatAPIOperator(Operator):
                  requests_per_minute: float | None = None, concurrency: int = 4, max_reasks: int = 2, top_k: int = 5,
                  max_words: int | None = None, dimension_help: dict[str, str] | None = None,
                  min_words: int = 3) -> None:
-        checks = (("model", bool(model)), ("timeout", timeout > 0), ("max_retries", max_retries >= 0),
-                  ("backoff", backoff >= 0), ("concurrency", concurrency >= 1), ("max_reasks", max_reasks >= 0),
-                  ("top_k", top_k >= 0), ("max_tokens", max_tokens >= 1), ("min_words", min_words >= 1),
-                  ("requests_per_minute", requests_per_minute is None or requests_per_minute > 0),
-                  ("max_words", max_words is None or max_words >= 1))
-        for name, ok in checks:
+        checks = (("model", bool(model), "a model name"), ("temperature", temperature >= 0, ">= 0"),
+                  ("top_p", 0 < top_p <= 1, "in (0, 1]"), ("timeout", timeout > 0, "> 0 seconds"),
+                  ("max_retries", max_retries >= 0, ">= 0"), ("backoff", backoff >= 0, ">= 0 seconds"),
+                  ("concurrency", concurrency >= 1, ">= 1"), ("max_reasks", max_reasks >= 0, ">= 0"),
+                  ("top_k", top_k >= 0, ">= 0"), ("max_tokens", max_tokens >= 1, ">= 1"),
+                  ("min_words", min_words >= 1, ">= 1"),
+                  ("requests_per_minute", requests_per_minute is None or requests_per_minute > 0,
+                   "> 0, or null for no limit"),
+                  ("max_words", max_words is None or max_words >= 1, ">= 1, or null for no budget"))
+        for name, ok, accepted in checks:
             if not ok:
-                raise ValueError(f"ChatAPIOperator: invalid {name}={locals()[name]!r}")
+                raise ValueError(f"ChatAPIOperator: {name} must be {accepted}, got {locals()[name]!r}")
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self._api_key = api_key
         self.temperature, self.top_p, self.max_tokens = temperature, top_p, max_tokens

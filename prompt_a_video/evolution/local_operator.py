@@ -55,13 +55,15 @@ class LocalChatOperator(Operator):
                  min_words: int = 3, min_overlap: float = 0.5) -> None:
         if dtype not in _DTYPES:
             raise ValueError(f"LocalChatOperator: dtype must be one of {_DTYPES}, got {dtype!r}")
-        checks = (("model", bool(model)), ("temperature", temperature >= 0), ("top_p", 0 < top_p <= 1),
-                  ("max_new_tokens", max_new_tokens >= 1), ("top_k", top_k >= 0), ("max_reasks", max_reasks >= 0),
-                  ("max_words", max_words is None or max_words >= 1), ("min_words", min_words >= 1),
-                  ("min_overlap", 0 <= min_overlap <= 1))
-        for name, ok in checks:
+        checks = (("model", bool(model), "a model folder, asset name or hub id"),
+                  ("temperature", temperature >= 0, ">= 0"), ("top_p", 0 < top_p <= 1, "in (0, 1]"),
+                  ("max_new_tokens", max_new_tokens >= 1, ">= 1"), ("top_k", top_k >= 0, ">= 0"),
+                  ("max_reasks", max_reasks >= 0, ">= 0"), ("max_words", max_words is None or max_words >= 1,
+                                                            ">= 1, or null for no budget"),
+                  ("min_words", min_words >= 1, ">= 1"), ("min_overlap", 0 <= min_overlap <= 1, "in [0, 1]"))
+        for name, ok, accepted in checks:
             if not ok:
-                raise ValueError(f"LocalChatOperator: invalid {name}={locals()[name]!r}")
+                raise ValueError(f"LocalChatOperator: {name} must be {accepted}, got {locals()[name]!r}")
         self.model, self.dtype, self.device = model, dtype, device
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.top_k, self.max_words, self.max_reasks = top_k, max_words, max_reasks

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prompt_a_video.data import Candidate, PoolRecord
+from prompt_a_video.data.prompts import check_seeds
 from prompt_a_video.evolution.base import Operator, Scored
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
@@ -113,12 +114,12 @@ class EvolutionLoop:
         reward: the reward set; must provide ``reward`` (the aggregate it ranks by, e.g.
             a ``CompositeReward``); its ``passes_floors`` is used when present.
         operator: proposes new prompts from the original and the scored top-k.
-        iterations: K, the rounds of proposals after the original.
-        proposals_per_iteration: N, prompts asked of the operator per round.
-        top_k: how many of the best scored prompts the operator is shown.
-        seeds: render seeds; with several, each candidate is rendered once per seed and
-            its scores and reward are the means over seeds (``passes_floors``: the
-            minimum, i.e. it must pass with every seed). Default ``[0]``.
+        iterations: K, the rounds of proposals after the original (>= 1).
+        proposals_per_iteration: N, prompts asked of the operator per round (>= 1).
+        top_k: how many of the best scored prompts the operator is shown (>= 1).
+        seeds: render seeds, distinct ints >= 0; with several, each candidate is rendered
+            once per seed and its scores and reward are the means over seeds
+            (``passes_floors``: the minimum, i.e. it must pass with every seed). Default ``[0]``.
         operator_seed: base of the operator's per-(prompt, iteration) seeds.
         keep_original_as_best: let the original be ``best`` when no rewrite beats it.
         render_batch_size: most videos per ``generate``/``score`` call (None: all the
@@ -152,12 +153,15 @@ class EvolutionLoop:
         use_cache: bool = False,
         cache_root: str | None = None,
     ) -> None:
-        for name, value, low in (("iterations", iterations, 0), ("proposals_per_iteration", proposals_per_iteration, 1),
-                                 ("top_k", top_k, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"EvolutionLoop.{name} must be an int >= {low}, got {value!r}")
-        if render_batch_size is not None and render_batch_size < 1:
-            raise ValueError(f"EvolutionLoop.render_batch_size must be >= 1 or None, got {render_batch_size}")
+        for name, value in (("iterations", iterations), ("proposals_per_iteration", proposals_per_iteration),
+                            ("top_k", top_k)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EvolutionLoop.{name} must be an int >= 1, got {value!r}")
+        if render_batch_size is not None and (isinstance(render_batch_size, bool)
+                                              or not isinstance(render_batch_size, int) or render_batch_size < 1):
+            raise ValueError(f"EvolutionLoop.render_batch_size must be an int >= 1, or null for all at once, "
+                             f"got {render_batch_size!r}")
+        seeds = check_seeds(seeds, "EvolutionLoop.seeds")
         if REWARD_KEY not in tuple(reward.dimensions):
             raise ValueError(f"EvolutionLoop.reward: {type(reward).__name__} provides {list(reward.dimensions)}, "
                              f"but evolution ranks by an aggregate {REWARD_KEY!r}: use a CompositeReward")
@@ -165,7 +169,7 @@ class EvolutionLoop:
         # The engine owns the cache, the batching and the failure isolation.
         self.engine = ScoringEngine(generator, reward, ScoringSettings(render_batch_size, use_cache, cache_root))
         self.iterations, self.proposals_per_iteration, self.top_k = iterations, proposals_per_iteration, top_k
-        self.seeds = [0] if not seeds else [int(s) for s in seeds]
+        self.seeds = seeds
         self.operator_seed = int(operator_seed)
         self.keep_original_as_best = keep_original_as_best
         self.render_batch_size = render_batch_size

@@ -35,6 +35,7 @@ import os
 import statistics
 import zlib
 from pathlib import Path
+from typing import Any
 
 from prompt_a_video.evolution.pair_rules import PairRule, PaperPairRule, ScoredCandidate
 from prompt_a_video.generators.base import Generator
@@ -92,21 +93,22 @@ def sample_pairs(
             from the SFT sources (default ``pav:dpo``).
         rule: the pair rule, by class_path (default: ``PaperPairRule()``, the paper's
             margin and floors, which need the paper's reward dimensions).
-        n: candidates sampled per prompt (duplicates count once).
-        temperature: sampling temperature of the refiner.
-        top_p: nucleus sampling mass.
-        max_new_tokens: longest candidate, in tokens.
-        seeds: render seeds; scores are averaged over them per dimension and aggregate
-            (default ``[0]``). A candidate that fails under any seed is failed.
+        n: candidates sampled per prompt (>= 1; duplicates count once).
+        temperature: sampling temperature of the refiner (>= 0; 0: greedy, one candidate).
+        top_p: nucleus sampling mass, in (0, 1].
+        max_new_tokens: longest candidate, in tokens (>= 1).
+        seeds: render seeds, distinct ints >= 0; scores are averaged over them per
+            dimension and aggregate (default ``[0]``). A candidate that fails under any
+            seed is failed.
         include_original: also score the original prompt itself as a candidate, so an
             unrefined prompt can be the rejected (or, if it wins, the chosen) side: this
             teaches "refine rather than copy" but also lets DPO prefer copying when the
             original renders best. Off by default: pairs compare the refiner's own samples.
         sample_seed: seeds sampling; a chunk of prompts is sampled with ``sample_seed``
             plus a hash of its prompts, so a rerun on the same prompts samples the same.
-        sample_batch: prompts per sampling call.
-        batch_size: videos per generate/score call.
-        limit: only the first N prompts of the set.
+        sample_batch: prompts per sampling call (>= 1).
+        batch_size: videos per generate/score call (>= 1).
+        limit: only the first N prompts of the set (>= 1; null: all).
         sampler: where candidates come from, by class_path: any
             :class:`~prompt_a_video.refiner.rewriters.RewriteMethod` (default:
             ``RefinerRewrite(refiner)`` with ``temperature``, ``top_p``, ``max_new_tokens``,
@@ -125,28 +127,25 @@ def sample_pairs(
         the summary logged to MLflow (over the whole output, resumed prompts included)
         and the ``out`` path; {} on ranks other than 0.
     """
-    from prompt_a_video.data import load_prompts
+    from prompt_a_video.data.prompts import load_prompts
     from prompt_a_video.scoring import ScoringEngine, ScoringSettings
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
-    rule = rule if rule is not None else PaperPairRule()
-    if sampler is None:
+    # Every setting, and where the refiner is, is checked before a model loads or a file
+    # (or an MLflow run) is written.
+    seeds, rule = check_pairs_settings(reward, dict(locals()))
+    sample_from_refiner = sampler is None
+    if sample_from_refiner:
         if not refiner:
             raise ValueError("pav pairs: give --refiner (an SFT export folder or a model) or a sampler")
         sampler = RefinerRewrite(refiner, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                  batch_size=sample_batch, device=device)
-    if "reward" not in reward.dimensions:
-        raise ValueError(f"pav pairs: the reward {type(reward).__name__} gives no aggregate 'reward' "
-                         f"(dimensions {list(reward.dimensions)}); use a CompositeReward")
-    rule.check_dimensions(tuple(reward.dimensions))
-    if n < 1 or sample_batch < 1 or batch_size < 1:
-        raise ValueError(f"pav pairs: n, sample_batch and batch_size must be >= 1 (got {n}, {sample_batch}, "
-                         f"{batch_size})")
     out_path = Path(out)
     if out_path.suffix != ".jsonl":
         raise ValueError(f"pav pairs: --out {out} must be a .jsonl file")
-    seeds = [0] if not seeds else list(seeds)
-    items = load_prompts(prompts, errors=errors)[:limit]
+    items = load_prompts(prompts, limit=limit, errors=errors)
+    if sample_from_refiner:
+        _check_refiner(refiner)
     originals = list(dict.fromkeys(item.prompt for item in items))
     output = done_output(out_path)
     _check_sidecar(out_path)
@@ -179,6 +178,50 @@ def sample_pairs(
         if out_path.stat().st_size:
             mlflow.log_artifact(str(out_path))
     return {**summary, "out": str(out_path)}
+
+
+def check_pairs_settings(reward: Reward, options: dict[str, Any]) -> tuple[list[int], PairRule]:
+    """Check the settings of :func:`sample_pairs` (``options``: its arguments by name,
+    missing ones taking its defaults) against ``reward`` before a model loads or a file is
+    written; returns the seeds and the pair rule they make. `pav pipeline` calls it before
+    its first stage (the refiner, made by the SFT stage, is checked when pairs start)."""
+    import inspect
+
+    from prompt_a_video.data.prompts import check_limit, check_seeds
+    from prompt_a_video.refiner.generation import check_sampling
+
+    signature = inspect.signature(sample_pairs)
+    settings = {name: options.get(name, parameter.default) for name, parameter in signature.parameters.items()}
+    for name in ("n", "sample_batch", "batch_size"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"pav pairs: {name} must be an int >= 1, got {value!r}")
+    seeds = check_seeds(settings["seeds"])
+    check_limit(settings["limit"])
+    rule = settings["rule"] if settings["rule"] is not None else PaperPairRule()
+    if settings["sampler"] is None:
+        check_sampling(temperature=settings["temperature"], top_p=settings["top_p"],
+                       max_new_tokens=settings["max_new_tokens"])
+    if "reward" not in reward.dimensions:
+        raise ValueError(f"pav pairs: the reward {type(reward).__name__} gives no aggregate 'reward' "
+                         f"(dimensions {list(reward.dimensions)}); use a CompositeReward")
+    rule.check_dimensions(tuple(reward.dimensions))
+    return seeds, rule
+
+
+def _check_refiner(refiner: str) -> None:
+    """The refiner is where it is said to be, and is a model folder: an export of `pav export`
+    (``refiner.json``), its ``merged/`` or ``adapter/``, or an HF model folder (an asset
+    name is its folder; a hub id ``org/name`` is left to the hub). Reads no weights."""
+    from prompt_a_video.refiner import Refiner
+    from prompt_a_video.refiner.export import REFINER_FILE
+
+    path = Refiner(refiner).path  # a missing folder: FileNotFoundError naming it
+    markers = (REFINER_FILE, "config.json", "adapter_config.json")
+    if path is not None and not any((path / name).is_file() for name in markers):
+        raise FileNotFoundError(f"pav pairs: --refiner {refiner}: not a refiner folder: it has no {markers[0]}, "
+                                f"{markers[1]} or {markers[2]} (expected an export folder of `pav export`, its "
+                                "merged/ or adapter/, an HF causal-LM folder or an offline asset name)")
 
 
 def _candidate_texts(prompt: str, sampled: list[str], include_original: bool) -> list[str]:

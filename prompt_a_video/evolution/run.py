@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 from prompt_a_video.evolution.base import Operator
 from prompt_a_video.generators.base import Generator
@@ -65,19 +66,20 @@ def evolve_prompts(
         prompts: the source prompt set: a .txt or .jsonl file (never VBench: it is the
             out-of-domain evaluation set).
         out: the evolved pool, a .jsonl file (shards ``OUT.rank{r}.jsonl`` beside it while running).
-        iterations: K, rounds of proposals after the original.
-        proposals_per_iteration: N, prompts asked of the operator per round.
-        top_k: best scored prompts shown to the operator.
-        seeds: render seeds (default [0]); with several, scores are averaged over seeds.
+        iterations: K, rounds of proposals after the original (>= 1).
+        proposals_per_iteration: N, prompts asked of the operator per round (>= 1).
+        top_k: best scored prompts shown to the operator (>= 1).
+        seeds: render seeds, distinct ints >= 0 (default [0]); with several, scores are
+            averaged over seeds.
         operator_seed: base seed of the operator (derived per prompt and iteration).
         keep_original_as_best: allow the original as ``best`` when no rewrite beats it
             (default: best is null then, so SFT does not learn to copy).
-        batch_size: source prompts evolved together per predict step (renders batched).
+        batch_size: source prompts evolved together per predict step (renders batched; >= 1).
         render_batch_size: most videos per generate/score call (default: all of a source's,
             or of a step's with batch_across_prompts).
         batch_across_prompts: render and score the candidates of all the step's prompts in
             shared calls (faster on GPUs; bit-identical resumes only with batch-invariant rewards).
-        limit: only the first N prompts of the set.
+        limit: only the first N prompts of the set (>= 1; null: all).
         use_cache: go through the render-and-score cache.
         cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
         errors: ``raise`` on a malformed prompt line, or ``skip`` it with a warning.
@@ -94,23 +96,18 @@ def evolve_prompts(
         ``best_reward/<i>`` per iteration, ``duplicates_dropped`` and the ``pool`` path;
         {} on the other ranks.
     """
-    from prompt_a_video.data import load_prompts
+    from prompt_a_video.data.prompts import load_prompts
     from prompt_a_video.evolution.evolve_module import evolve_batch
-    from prompt_a_video.evolution.loop import EvolutionLoop
     from prompt_a_video.evolution.shards import pool_output
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
     out_path = Path(out)
     output = pool_output(out_path)  # validates the suffix before any work
-    items = load_prompts(prompts, errors=errors)[:limit]
+    loop = check_evolve_settings(generator, reward, operator, dict(locals()))
+    items = load_prompts(prompts, limit=limit, errors=errors)
     sources = list(dict.fromkeys(item.prompt for item in items))
     if len(sources) < len(items):
         log.warning("evolve: %s has %d repeated prompts; each is evolved once", prompts, len(items) - len(sources))
-    loop = EvolutionLoop(generator, reward, operator, iterations=iterations,
-                         proposals_per_iteration=proposals_per_iteration, top_k=top_k, seeds=seeds,
-                         operator_seed=operator_seed, keep_original_as_best=keep_original_as_best,
-                         render_batch_size=render_batch_size, batch_across_prompts=batch_across_prompts,
-                         use_cache=use_cache, cache_root=cache_root)
     runner = make_trainer(trainer, out_path.parent)
     if runner.is_global_zero:
         left = len(set(sources) - output.done(retry_failed=retry_failed))
@@ -126,6 +123,30 @@ def evolve_prompts(
             return {}
         summary = _log_pool(mlflow, out_path, iterations)
     return {**summary, "duplicates_dropped": float(report.duplicates), "pool": str(out)}
+
+
+def check_evolve_settings(generator: Generator, reward: Reward, operator: Operator, options: dict[str, Any]):
+    """Check the settings of :func:`evolve_prompts` (``options``: its arguments by name,
+    missing ones taking its defaults) before a prompt is read, a model loaded or a file
+    written; returns the :class:`EvolutionLoop` they make, whose own checks ran. `pav
+    pipeline` calls it before its first stage."""
+    import inspect
+
+    from prompt_a_video.data.prompts import check_limit
+    from prompt_a_video.evolution.loop import EvolutionLoop
+
+    given = {name: options[name] for name in inspect.signature(evolve_prompts).parameters
+             if name in options and name not in ("generator", "reward", "operator")}
+    bound = inspect.signature(evolve_prompts).bind_partial(generator, reward, operator, **given)
+    bound.apply_defaults()
+    settings = bound.arguments
+    check_limit(settings["limit"])
+    batch_size = settings["batch_size"]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    loop_settings = [name for name in inspect.signature(EvolutionLoop).parameters
+                     if name not in ("generator", "reward", "operator")]
+    return EvolutionLoop(generator, reward, operator, **{name: settings[name] for name in loop_settings})
 
 
 def _log_pool(mlflow, out_path: Path, iterations: int) -> dict[str, float]:

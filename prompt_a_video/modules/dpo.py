@@ -21,7 +21,7 @@ from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
-from prompt_a_video.modules.refiner_module import RefinerModule
+from prompt_a_video.modules.refiner_module import RefinerModule, check_fit_settings
 from prompt_a_video.modules.shared_prompt import pair_sequence_logps
 
 _REFERENCE_PREFIX = "reference."
@@ -80,7 +80,8 @@ class DPORefiner(RefinerModule):
         loss_type: ``sigmoid`` (DPO; cDPO with label_smoothing), ``ipo`` or ``hinge``.
         label_smoothing: ε of conservative DPO, in [0, 0.5); ``sigmoid`` only.
         nll_weight: weight of an extra NLL term on the chosen answer (mean per answer token).
-        lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay.
+        lr, weight_decay, warmup_steps: AdamW (lr > 0, weight decay >= 0), linear warm-up
+            (>= 0 steps) then cosine decay.
         max_length: tokens per sequence (prompt + answer); an example that does not fit is refused
             before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
         precompute_reference: cache reference log-probs on disk by pair and settings (see
@@ -103,6 +104,7 @@ class DPORefiner(RefinerModule):
         check_dpo_config(beta, loss_type, label_smoothing)
         if nll_weight < 0:
             raise ValueError(f"model.init_args.nll_weight must be >= 0, got {nll_weight!r}")
+        check_fit_settings(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)
         self.save_hyperparameters()
         self.reference = None  # a separate reference model; None = the policy with its adapter off
         self._cache: ReferenceLogpsCache | None = None

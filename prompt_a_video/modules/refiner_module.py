@@ -14,12 +14,33 @@ length together with ``prompt``) and call ``self.save_hyperparameters()`` in the
 
 from __future__ import annotations
 
+import math
+
 from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import check_datamodule_fits
 from prompt_a_video.modules.optim import adamw_warmup_cosine
 from prompt_a_video.refiner.generation import RefinerMixin
+
+
+def check_fit_settings(*, lr: float, weight_decay: float, warmup_steps: int, max_length: int) -> None:
+    """The training settings every refiner module shares, checked in its ``__init__`` (when
+    the config is read, before any weights load); a ``ValueError`` names the setting as
+    the YAML writes it and what it accepts."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    def count(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    checks = (("lr", lr, number(lr) and lr > 0, "a number > 0"),
+              ("weight_decay", weight_decay, number(weight_decay) and weight_decay >= 0, "a number >= 0"),
+              ("warmup_steps", warmup_steps, count(warmup_steps) and warmup_steps >= 0, "an int >= 0"),
+              ("max_length", max_length, count(max_length) and max_length >= 1, "an int >= 1 (tokens per example)"))
+    for name, value, ok, accepted in checks:
+        if not ok:
+            raise ValueError(f"model.init_args.{name} must be {accepted}, got {value!r}")
 
 
 class RefinerModule(RefinerMixin, LightningModule):

@@ -11,7 +11,7 @@ import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
-from prompt_a_video.modules.refiner_module import RefinerModule
+from prompt_a_video.modules.refiner_module import RefinerModule, check_fit_settings
 from prompt_a_video.modules.shared_prompt import shared_prefix_sequence_logps
 
 
@@ -20,9 +20,9 @@ class SFTRefiner(RefinerModule):
 
     Args:
         backbone: the causal LM, its chat prompt and LoRA spec.
-        lr: peak learning rate of AdamW.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up from 0 to ``lr``.
+        lr: peak learning rate of AdamW (> 0).
+        weight_decay: AdamW weight decay (>= 0).
+        warmup_steps: linear warm-up from 0 to ``lr`` (>= 0 steps).
         max_length: tokens per example (prompt + answer); an example that does not fit is refused
             before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
     """
@@ -32,6 +32,8 @@ class SFTRefiner(RefinerModule):
     def __init__(self, backbone: CausalLMBackbone, lr: float = 2e-4, weight_decay: float = 0.0,
                  warmup_steps: int = 0, max_length: int = 512) -> None:
         super().__init__(backbone)
+        # Fail on a bad setting at instantiation, before any weights load.
+        check_fit_settings(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)
         self.save_hyperparameters()
 
     def configure_model(self) -> None:

@@ -110,8 +110,8 @@ def run_pipeline(
     Returns:
         stage name -> its outputs (paths, summaries).
     """
-    from prompt_a_video.evolution.pairs import sample_pairs
-    from prompt_a_video.evolution.run import evolve_prompts
+    from prompt_a_video.evolution.pairs import check_pairs_settings, sample_pairs
+    from prompt_a_video.evolution.run import check_evolve_settings, evolve_prompts
     from prompt_a_video.interrupts import Interrupted
     from prompt_a_video.pipeline.fit_stage import check_fit_section, fit_fingerprint
     from prompt_a_video.pipeline.stage_state import StageState, stage_key
@@ -129,7 +129,10 @@ def run_pipeline(
     root = Path(workdir).resolve()  # stages hand each other absolute paths (fit runs read them)
     # Validate every section before hours of work start, and before anything is written.
     evolve_options = section_options(evolve_prompts, evolve, "evolve")
+    check_evolve_settings(generator, reward, operator, evolve_options)
     pairs_options = section_options(sample_pairs, pairs, "pairs") if dpo and dpo_rounds else {}
+    if dpo and dpo_rounds:
+        check_pairs_settings(reward, pairs_options)
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None

@@ -202,18 +202,15 @@ class Refiner:
         """Guarded rewrites with the guard's findings: per prompt, ``n``
         :class:`~prompt_a_video.refiner.guard.GuardedRewrite` (``.text``, ``.fallback``,
         ``.verdict``, ``.rejected``). Arguments as :meth:`refine`."""
+        from prompt_a_video.refiner.generation import check_sampling
         from prompt_a_video.refiner.guard import guard_samples as choose
         from prompt_a_video.rewards.text.checks import TextChecks
 
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"Refiner.refine: n must be an int >= 1, got {n!r}")
+        greedy = not check_sampling(n=n, temperature=temperature, top_p=top_p, **{
+            k: sampling[k] for k in ("max_new_tokens", "do_sample") if k in sampling})
         if not isinstance(guard_samples, int) or guard_samples < 1:
             raise ValueError(f"Refiner.refine: guard_samples must be an int >= 1, got {guard_samples!r}")
         batch = _check_prompts(prompts)
-        greedy = sampling.get("do_sample") is False or (temperature == 0 and sampling.get("do_sample") is None)
-        if greedy and n > 1:
-            raise ValueError(f"Refiner.refine: greedy decoding gives one answer, not n={n}; sample "
-                             "(temperature > 0) for several")
         draws = 1 if greedy else max(n, guard_samples)
         samples = self._sample(batch, draws, temperature=temperature, top_p=top_p, **sampling)
         checks = checks or TextChecks()
@@ -224,17 +221,12 @@ class Refiner:
                 max_new_tokens: int = 256, do_sample: bool | None = None, seed: int | None = 0,
                 **controls: Any) -> list[str] | list[list[str]]:
         """Unguarded samples: what the model writes."""
-        from prompt_a_video.refiner.generation import refine_with
+        from prompt_a_video.refiner.generation import check_sampling, refine_with
 
         single = isinstance(prompts, str)
         batch = _check_prompts([prompts] if single else prompts)
-        # Cheap checks before the (slow) first load; refine_with checks the rest.
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"Refiner.refine: n must be an int >= 1, got {n!r}")
-        if max_new_tokens < 1:
-            raise ValueError(f"Refiner.refine: max_new_tokens must be >= 1, got {max_new_tokens}")
-        if temperature < 0 or not 0 < top_p <= 1:
-            raise ValueError(f"Refiner.refine: need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+        # Checked before the (slow) first load.
+        check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, do_sample=do_sample)
         if not batch:
             return []
         model, tokenizer, backbone = self.load()

@@ -127,6 +127,37 @@ def _eval_mode(model):
             module.training = training
 
 
+def check_sampling(*, n: int = 1, temperature: float = 0.7, top_p: float = 0.9, max_new_tokens: int = 256,
+                   do_sample: bool | None = None, prefix: str = "") -> bool:
+    """Check sampling settings, before any model loads; returns whether to sample.
+
+    The one place they are checked (`pav refine`, :class:`~prompt_a_video.refiner.Refiner`,
+    `pav pairs`, the evaluation settings, :func:`refine_with`): a ``ValueError`` names the
+    setting (after ``prefix``, e.g. ``evaluation.``) and what it accepts. ``do_sample``
+    None: sample when ``n > 1`` or ``temperature > 0``.
+    """
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{prefix}n must be an int >= 1 (answers per prompt), got {n!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"{prefix}max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    if not number(temperature) or temperature < 0:
+        raise ValueError(f"{prefix}temperature must be a number >= 0 (0: greedy decoding), got {temperature!r}")
+    if not number(top_p) or not 0 < top_p <= 1:
+        raise ValueError(f"{prefix}top_p must be in (0, 1], got {top_p!r}")
+    if do_sample is None:
+        do_sample = n > 1 or temperature > 0
+    if do_sample and temperature == 0:
+        raise ValueError(f"{prefix}n={n} needs sampling: give {prefix}temperature > 0 (greedy decoding, temperature "
+                         "0, gives one answer)" if n > 1 else "sampling (do_sample=True) needs temperature > 0, got 0")
+    if not do_sample and n > 1:
+        raise ValueError(f"greedy decoding gives {n} identical answers, not {prefix}n={n}: sample (temperature > 0, "
+                         "do_sample=True) for several")
+    return bool(do_sample)
+
+
 def _model_device(model):
     import torch
 
@@ -150,10 +181,10 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         prompts: the user prompts.
         n: refinements per prompt (``num_return_sequences``).
         temperature: sampling temperature (> 0 when sampling).
-        top_p: nucleus sampling mass.
-        max_new_tokens: cap on the length of each refinement, in tokens.
+        top_p: nucleus sampling mass, in (0, 1].
+        max_new_tokens: cap on the length of each refinement, in tokens (>= 1).
         do_sample: sample or decode greedily; default: sample when ``n > 1`` or
-            ``temperature > 0``.
+            ``temperature > 0``. All four are checked by :func:`check_sampling`.
         batch_size: prompts per ``generate`` call (each gives ``n`` sequences).
         seed: seeds sampling (the global RNG is restored afterwards); with the same
             seed, prompts and batch size the output is the same. Greedy decoding is
@@ -173,16 +204,10 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
     """
     import torch
 
-    if n < 1:
-        raise ValueError(f"refine: n must be >= 1, got {n}")
+    do_sample = check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                               do_sample=do_sample)
     if batch_size < 1:
         raise ValueError(f"refine: batch_size must be >= 1, got {batch_size}")
-    if do_sample is None:
-        do_sample = n > 1 or temperature > 0
-    if do_sample and temperature <= 0:
-        raise ValueError(f"refine: sampling needs temperature > 0, got {temperature} (or pass do_sample=False)")
-    if not do_sample and n > 1:
-        raise ValueError(f"refine: greedy decoding gives {n} identical refinements; sample (do_sample=True) for n > 1")
     if repetition_penalty is None:
         repetition_penalty = DEFAULT_SAMPLING["repetition_penalty"]
     if no_repeat_ngram_size is None:

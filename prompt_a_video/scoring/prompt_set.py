@@ -82,9 +82,9 @@ def render_prompt_set(
             the prompt as given (rendering a prompt as its own original).
         prompts: a prompt set: a .txt or .jsonl file, or `vbench[:dimension,...]`.
         out: output folder (scores.jsonl, videos/).
-        seeds: seeds to render each prompt with (default [0]).
-        batch_size: prompts per generate/score call.
-        limit: only the first N prompts of the set.
+        seeds: seeds to render each prompt with, distinct ints >= 0 (default [0]).
+        batch_size: prompts per generate/score call (>= 1).
+        limit: only the first N prompts of the set (>= 1; null: all).
         save_videos: also write each video as MP4.
         use_cache: go through the render-and-score cache.
         cache_root: cache folder (default $PAV_CACHE_DIR/render-cache).
@@ -98,12 +98,16 @@ def render_prompt_set(
         the mean of every score dimension and of `reward`, plus `n` and `failed`, and the
         output path as ``scores`` (rank 0; {} on the other ranks).
     """
-    from prompt_a_video.data import load_prompts
+    from prompt_a_video.data.prompts import check_limit, check_seeds, load_prompts
     from prompt_a_video.scoring import Item, ScoringEngine, ScoringSettings
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
-    seeds = [0] if not seeds else list(seeds)
-    items = load_prompts(prompts, errors=errors)[:limit]
+    # Every setting is checked before a prompt is read, a model loaded or a file written.
+    seeds = check_seeds(seeds)
+    check_limit(limit)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    items = load_prompts(prompts, limit=limit, errors=errors)
     out_dir = Path(out)
     output = scores_output(out_dir)
     engine = ScoringEngine(generator, reward, ScoringSettings(batch_size, use_cache, cache_root))

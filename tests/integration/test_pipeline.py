@@ -159,3 +159,11 @@ def test_pipeline_rejects_a_wired_or_unknown_option_before_any_work(project, cap
         assert line == (f"pav pipeline: section '{section}': trainer.max_stepz: not an option "
                         "(did you mean trainer.max_steps?) (options: `pav fit --help`)")
     assert not (project / "wd").exists()
+    # so is a bad value of the evolve or pairs section (not only when that stage starts)
+    for old, new, said in (("evolve: {iterations: 1", "evolve: {iterations: 0",
+                            "EvolutionLoop.iterations must be an int >= 1, got 0"),
+                           ("  n: 3\n", "  n: 0\n", "pav pairs: n must be an int >= 1, got 0")):
+        (project / "bad.yaml").write_text(text.replace(old, new, 1))
+        assert main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"]) == 2
+        assert said.split("pav pairs: ")[-1] in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (project / "wd").exists() and not (project / "mlruns.db").exists()

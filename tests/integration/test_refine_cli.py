@@ -75,14 +75,18 @@ def test_stdin_when_no_prompt_or_dash(capsys, monkeypatch, export_dir):
     assert [json.loads(line)["prompt"] for line in out.splitlines()] == PROMPTS[:2]
 
 
-def test_no_prompt_and_missing_model_are_clear_errors(monkeypatch, tmp_path, export_dir):
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n \n"))
-    with pytest.raises(SystemExit, match="no prompt given"):
-        main(["refine", "--model", str(export_dir)])
-    with pytest.raises(SystemExit, match=f"refiner folder not found: {tmp_path / 'nope'}"):
-        main(["refine", "--model", str(tmp_path / "nope"), "--prompt", "a dog"])
-    with pytest.raises(SystemExit, match="needs sampling"):
-        main(["refine", "--model", str(export_dir), "--prompt", "a dog", "--n", "2", "--temperature", "0"])
+def test_no_prompt_and_missing_model_are_clear_errors(capsys, monkeypatch, tmp_path, export_dir):
+    def last_line(*args):  # a user error: exit status 2 and one line, the last on stderr
+        capsys.readouterr()
+        assert main(["refine", *args]) == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n \n# only a comment\n"))
+    assert "no prompt given" in last_line("--model", str(export_dir))
+    assert f"refiner folder not found: {tmp_path / 'nope'}" in last_line("--model", str(tmp_path / "nope"),
+                                                                          "--prompt", "a dog")
+    assert "needs sampling" in last_line("--model", str(export_dir), "--prompt", "a dog", "--n", "2",
+                                         "--temperature", "0")
 
 
 def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_dir, api):

@@ -11,19 +11,14 @@ import pytest
 from prompt_a_video.data import DataFormatError, load_prompts
 
 
-def test_txt_allows_trailing_blank_lines_only(tmp_path):
+def test_txt_skips_blank_lines_and_keeps_each_prompt_s_line(tmp_path):
+    # the one rule of line files (tests/unit/test_line_files.py): blank lines are skipped anywhere
     path = tmp_path / "p.txt"
     path.write_bytes(b"a dog running\r\n  a cat  \n\n\n  \n")
     items = load_prompts(path)
     assert [(i.prompt, i.line) for i in items] == [("a dog running", 1), ("a cat", 2)]
     path.write_bytes(b"a dog\n\n\na cat\n")
-    with pytest.raises(DataFormatError, match=r"p\.txt:2: empty prompt"):
-        load_prompts(path)
-    skipped = []
-    with pytest.warns(UserWarning):
-        items = load_prompts(path, errors="skip", skipped=skipped)
-    assert [i.prompt for i in items] == ["a dog", "a cat"]
-    assert [e.line for e in skipped] == [2, 3]
+    assert [(i.prompt, i.line) for i in load_prompts(path)] == [("a dog", 1), ("a cat", 4)]
 
 
 def test_txt_with_bom_and_str_path(tmp_path):

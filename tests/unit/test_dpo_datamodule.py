@@ -94,7 +94,7 @@ def test_prompt_set_batches_in_file_order_with_limit(tmp_path):
     with pytest.warns(UserWarning, match="p.jsonl:2"):
         assert _prompts(data) == [["a dog", "a boat"]]
     assert len(data.skipped) == 1 and data.items[0].meta == {"tag": 1}
-    with pytest.raises(ValueError, match="limit=0"):
+    with pytest.raises(ValueError, match=r"limit must be an int >= 1, or null for all the prompts; got 0"):
         PromptSetDataModule(str(tmp_path / "p.txt"), limit=0)
 
 

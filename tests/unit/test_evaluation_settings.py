@@ -33,7 +33,7 @@ def test_methods_follow_the_settings_order_and_what_the_workdir_holds(capsys):
 def test_settings_and_refiner_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown.*'gpt4'"):
         EvaluationSettings(methods=["original", "gpt4"])
-    with pytest.raises(ValueError, match="at least one seed"):
+    with pytest.raises(ValueError, match=r"evaluation.seeds must be a non-empty list of distinct ints >= 0"):
         EvaluationSettings(seeds=[])
     (tmp_path / "r").mkdir()
     assert parse_refiner_args([f"mine={tmp_path / 'r'}"]) == {"mine": str(tmp_path / "r")}

@@ -73,8 +73,9 @@ def test_guard_samples_is_passed_on_and_checked(capsys, monkeypatch, export_dir,
     calls.clear()
     run(capsys, "--model", str(export_dir), "--prompt", PROMPTS[0], "--guard", "false", *FAST)
     assert calls == []  # unguarded: no guard at all
-    with pytest.raises(SystemExit, match="--guard_samples must be >= 1, got 0"):
-        main(["refine", "--model", str(export_dir), "--prompt", PROMPTS[0], "--guard_samples", "0", *FAST])
+    capsys.readouterr()
+    assert main(["refine", "--model", str(export_dir), "--prompt", PROMPTS[0], "--guard_samples", "0", *FAST]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "pav refine: guard_samples must be an int >= 1, got 0"
 
 
 def test_help_lists_the_guard_options(capsys):
