@@ -100,6 +100,8 @@ def test_a_signalled_fit_checkpoints_ends_killed_and_resumes_the_same_run(tiny_l
 
     stopped_at = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["global_step"]
     assert stopped_at >= 2
+    if signum == signal.SIGINT:  # the resume is the same whatever stopped the fit: checked once
+        return
     resumed = subprocess.run(_fit_args(tiny_llama_dir, stopped_at + 2, "--ckpt_path", str(checkpoints[0])),
                              cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr
