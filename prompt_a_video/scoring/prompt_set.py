@@ -38,11 +38,17 @@ def record_id(prompt: str, seed: int) -> str:
 
 
 def scores_output(out_dir: Path):
-    """``DIR/scores.jsonl`` with its per-rank shards, keyed by record id."""
+    """``DIR/scores.jsonl`` with its per-rank shards, keyed by record id; a record whose
+    video was deleted or cut short since is not done (a rerun renders it again)."""
     from prompt_a_video.scoring.shards import ShardedOutput
+    from prompt_a_video.video_io import mp4_is_complete
+
+    def video_gone(record: dict) -> bool:
+        return bool(record.get("video")) and not mp4_is_complete(out_dir / record["video"])
 
     return ShardedOutput(out_dir / "scores.jsonl", key=lambda record: record["id"],
-                         failed=lambda record: record.get("failure") is not None, what="render: scores")
+                         failed=lambda record: record.get("failure") is not None, what="render: scores",
+                         outdated=video_gone)
 
 
 def render_record(scored: Scored) -> dict:

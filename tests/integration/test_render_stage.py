@@ -69,6 +69,12 @@ def test_render_writes_scores_and_videos_and_resumes_without_rendering_again(wor
     assert [r["id"] for r in again] == [r["id"] for r in records]
     assert again[-1]["scores"] == records[-1]["scores"]  # same video from the cache, same scores
 
+    # a video deleted since is rendered again, not left missing behind its record
+    (workdir / "out" / records[0]["video"]).unlink()
+    _render(workdir, "long-cinematic", "out")
+    assert (workdir / "out" / records[0]["video"]).stat().st_size > 0
+    assert _records(workdir / "out/scores.jsonl") == again
+
 
 def test_switching_the_backbone_preset_in_yaml_changes_the_videos(workdir):
     _render(workdir, "long-cinematic", "a")
