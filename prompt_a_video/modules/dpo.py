@@ -20,6 +20,7 @@ import torch
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
 from prompt_a_video.modules.dpo_loss import check_dpo_config, dpo_loss
+from prompt_a_video.modules.optim import LRSchedule
 from prompt_a_video.modules.reference_cache import ReferenceLogpsCache, model_identity
 from prompt_a_video.modules.refiner_module import RefinerModule, check_fit_settings
 from prompt_a_video.modules.shared_prompt import pair_sequence_logps
@@ -81,13 +82,15 @@ class DPORefiner(RefinerModule):
         label_smoothing: ε of conservative DPO, in [0, 0.5); ``sigmoid`` only.
         nll_weight: weight of an extra NLL term on the chosen answer (mean per answer token).
         lr, weight_decay, warmup_steps: AdamW (lr > 0, weight decay >= 0), linear warm-up
-            (>= 0 steps) then cosine decay.
+            (>= 0 steps) then cosine decay, unless ``schedule`` says otherwise.
         max_length: tokens per sequence (prompt + answer); an example that does not fit is refused
             before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
         precompute_reference: cache reference log-probs on disk by pair and settings (see
             :mod:`.reference_cache`); filled lazily, batch by batch, during the first epoch,
             then read back in later epochs and reruns instead of running the reference.
         reference_cache_dir: folder of that cache; default ``<pav cache>/reference-logps``.
+        schedule: the learning-rate schedule, by class_path (default ``WarmupCosine`` with
+            ``warmup_steps``; the paper's DPO: ``WarmupLinear`` with warmup_ratio 0.1).
 
     ``refine(prompts, n)`` (from :class:`RefinerModule`) samples from the policy.
     """
@@ -98,7 +101,8 @@ class DPORefiner(RefinerModule):
                  reference_model: str | None = None, beta: float = 0.1, loss_type: str = "sigmoid",
                  label_smoothing: float = 0.0, nll_weight: float = 0.0, lr: float = 5e-6,
                  weight_decay: float = 0.0, warmup_steps: int = 0, max_length: int = 512,
-                 precompute_reference: bool = False, reference_cache_dir: str | None = None) -> None:
+                 precompute_reference: bool = False, reference_cache_dir: str | None = None,
+                 schedule: LRSchedule | None = None) -> None:
         super().__init__(backbone)
         # Fail on a bad setting at instantiation, before any weights load.
         check_dpo_config(beta, loss_type, label_smoothing)

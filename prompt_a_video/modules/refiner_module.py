@@ -2,8 +2,9 @@
 
 A refiner module holds a :class:`~prompt_a_video.modules.backbone.CausalLMBackbone`, loads
 its tokenizer on first use and its model in ``configure_model`` (the subclass's), refuses
-an example longer than ``max_length`` before the first step, trains with AdamW (linear
-warm-up, then cosine decay over the fit's steps), and samples with ``refine`` (from
+an example longer than ``max_length`` before the first step, trains with AdamW and the
+``schedule`` of its hyperparameters (default: linear warm-up over ``warmup_steps``, then
+cosine decay over the fit's steps; :mod:`~prompt_a_video.modules.optim`), and samples with ``refine`` (from
 :class:`~prompt_a_video.refiner.generation.RefinerMixin`).
 
 Subclasses set :attr:`answer_fields` (the batch fields holding answers, checked for
@@ -20,7 +21,7 @@ from lightning.pytorch import LightningModule
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import check_datamodule_fits
-from prompt_a_video.modules.optim import adamw_warmup_cosine
+from prompt_a_video.modules.optim import WarmupCosine, adamw_with_schedule
 from prompt_a_video.refiner.generation import RefinerMixin
 
 
@@ -66,6 +67,9 @@ class RefinerModule(RefinerMixin, LightningModule):
         check_datamodule_fits(self, self.answer_fields)
 
     def configure_optimizers(self):
-        return adamw_warmup_cosine(self.model.parameters(), lr=self.hparams.lr,
-                                   weight_decay=self.hparams.weight_decay, warmup_steps=self.hparams.warmup_steps,
-                                   total_steps=self.trainer.estimated_stepping_batches)
+        total = self.trainer.estimated_stepping_batches  # also sets up the data: batches are known now
+        batches = self.trainer.num_training_batches
+        per_epoch = total if math.isinf(batches) else math.ceil(batches / self.trainer.accumulate_grad_batches)
+        schedule = self.hparams.get("schedule") or WarmupCosine(self.hparams.warmup_steps)
+        return adamw_with_schedule(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay,
+                                   schedule=schedule, total_steps=total, steps_per_epoch=per_epoch)

@@ -11,6 +11,7 @@ import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
+from prompt_a_video.modules.optim import LRSchedule
 from prompt_a_video.modules.refiner_module import RefinerModule, check_fit_settings
 from prompt_a_video.modules.shared_prompt import shared_prefix_sequence_logps
 
@@ -25,12 +26,14 @@ class SFTRefiner(RefinerModule):
         warmup_steps: linear warm-up from 0 to ``lr`` (>= 0 steps).
         max_length: tokens per example (prompt + answer); an example that does not fit is refused
             before the fit starts (never cut; ``chat_encoding.check_examples_fit``).
+        schedule: the learning-rate schedule, by class_path (default ``WarmupCosine`` with
+            ``warmup_steps``; the paper's SFT: ``StepPerEpoch`` with gamma 0.85).
     """
 
     answer_fields = ("target",)
 
     def __init__(self, backbone: CausalLMBackbone, lr: float = 2e-4, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, max_length: int = 512) -> None:
+                 warmup_steps: int = 0, max_length: int = 512, schedule: LRSchedule | None = None) -> None:
         super().__init__(backbone)
         # Fail on a bad setting at instantiation, before any weights load.
         check_fit_settings(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)

@@ -112,8 +112,9 @@ def checkpoint_globals() -> list[type]:
     (`pav fit` stores plain config values instead). Rebuilding them runs no code: they are
     made without ``__init__`` and given their fields."""
     from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
+    from prompt_a_video.modules.optim import StepPerEpoch, WarmupCosine, WarmupLinear
 
-    return [CausalLMBackbone, LoraSpec]
+    return [CausalLMBackbone, LoraSpec, WarmupCosine, WarmupLinear, StepPerEpoch]
 
 
 def read_checkpoint(ckpt_path: str | os.PathLike) -> dict[str, Any]:

@@ -7,6 +7,7 @@ p = 1/8 vs 1/4 (ratio −log 2), so h = 2·log 2 and, with β = 1/2, β·h = log
 """
 
 import math
+from pathlib import Path
 import subprocess
 import sys
 
@@ -202,3 +203,45 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(2, 2, 10) == pytest.approx(1.0)
     assert warmup_cosine(6, 2, 10) == pytest.approx(0.5)  # half way through the cosine
     assert warmup_cosine(10, 2, 10) == pytest.approx(0.0)
+
+
+def test_warmup_linear_schedule_is_hugging_faces_by_hand():
+    from prompt_a_video.modules.optim import WarmupLinear
+
+    schedule = WarmupLinear(warmup_ratio=0.1)  # 20 steps: ceil(2.0) = 2 of warm-up, 18 down to 0
+    assert [schedule.multiplier(s, 20, 10) for s in (0, 1, 2, 11, 20)] == pytest.approx([0, 0.5, 1, 0.5, 0])
+    with pytest.raises(ValueError, match=r"warmup_ratio must be in \[0, 1\)"):
+        WarmupLinear(warmup_ratio=1.5)
+
+
+def test_step_per_epoch_schedule_multiplies_by_gamma_after_each_epoch():
+    from prompt_a_video.modules.optim import StepPerEpoch
+
+    schedule = StepPerEpoch(gamma=0.85)  # 3 optimizer steps an epoch
+    assert [schedule.multiplier(s, 12, 3) for s in (0, 2, 3, 5, 6, 11)] == pytest.approx(
+        [1, 1, 0.85, 0.85, 0.85 ** 2, 0.85 ** 3])
+    with pytest.raises(ValueError, match=r"gamma must be in \(0, 1\]"):
+        StepPerEpoch(gamma=0)
+
+
+def test_a_fit_follows_the_schedule_it_is_given(tiny_llama_dir, one_torch_thread):
+    from lightning.pytorch import Trainer, Callback
+
+    from prompt_a_video.datamodules.sft import SFTDataModule
+    from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
+    from prompt_a_video.modules.optim import StepPerEpoch
+    from prompt_a_video.modules.sft import SFTRefiner
+
+    rates = []
+
+    class Record(Callback):
+        def on_train_batch_start(self, trainer, *args):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    data = Path(__file__).resolve().parents[2] / "experiments/data/seed_sft_pairs.json"
+    module = SFTRefiner(CausalLMBackbone(model=str(tiny_llama_dir), lora=LoraSpec(r=4)), lr=1e-3, max_length=320,
+                        schedule=StepPerEpoch(gamma=0.5))
+    datamodule = SFTDataModule(pools=[str(data)], batch_size=16, val_fraction=0.0)  # 32 pairs: 2 steps an epoch
+    Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+            limit_val_batches=0, accelerator="cpu", devices=1, callbacks=[Record()]).fit(module, datamodule)
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])

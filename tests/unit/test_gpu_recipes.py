@@ -250,7 +250,7 @@ def test_refiner_is_llama3_8b_with_the_papers_lora_and_dpo(path, tmp_path, capsy
         assert fit["model"]["init_args"]["backbone"]["model"] == LLAMA
         # one process: a multi-GPU strategy would relaunch the whole `pav pipeline` per rank
         assert fit["trainer"]["devices"] == 1
-        assert fit["trainer"]["max_epochs"] == 3
+    assert (sft["trainer"]["max_epochs"], dpo["trainer"]["max_epochs"]) == (12, 3)  # finetune.sh, dpo.py
     lora = sft["model"]["init_args"]["backbone"]["lora"]
     assert (lora["r"], lora["alpha"], sorted(lora["target_modules"])) == (8, 32, ["q_proj", "v_proj"])
     assert sft["model"]["init_args"]["lr"] == pytest.approx(1e-4)

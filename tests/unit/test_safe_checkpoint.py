@@ -11,6 +11,7 @@ import torch
 
 from prompt_a_video.modules.backbone import CausalLMBackbone, LoraSpec
 from prompt_a_video.modules.sft import SFTRefiner
+from prompt_a_video.modules.optim import WarmupLinear
 from prompt_a_video.refiner.export import checkpoint_globals, load_module_from_checkpoint, read_checkpoint
 from tests.unit.test_user_errors import SFT, assert_one_line, files, pav  # noqa: F401  (files: a fixture)
 
@@ -27,7 +28,8 @@ def trainer_checkpoint(tiny_llama_dir, tmp_path_factory, one_torch_thread):
     from prompt_a_video.datamodules.sft import SFTDataModule
 
     folder = tmp_path_factory.mktemp("trainer-fit")
-    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=LoraSpec(r=4)), max_length=320)
+    module = SFTRefiner(backbone=CausalLMBackbone(model=str(tiny_llama_dir), lora=LoraSpec(r=4)), max_length=320,
+                        schedule=WarmupLinear(warmup_ratio=0.1))
     trainer = Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
                       limit_val_batches=0, default_root_dir=folder, accelerator="cpu", devices=1)
     trainer.fit(module, SFTDataModule(pools=[str(ROOT_DATA)], batch_size=2))
@@ -38,8 +40,10 @@ def trainer_checkpoint(tiny_llama_dir, tmp_path_factory, one_torch_thread):
 def test_what_lightning_stores_in_our_checkpoints_is_allowed_and_nothing_else(trainer_checkpoint):
     checkpoint, module = trainer_checkpoint
     allowed = {f"{cls.__module__}.{cls.__qualname__}" for cls in checkpoint_globals()}
-    # the globals beyond torch's defaults this checkpoint needs: exactly our dataclasses
-    assert set(torch.serialization.get_unsafe_globals_in_checkpoint(str(checkpoint))) == allowed
+    # the globals beyond torch's defaults this checkpoint needs: our config dataclasses, all allowed
+    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(checkpoint)))
+    assert needed <= allowed
+    assert needed == {f"{cls.__module__}.{cls.__qualname__}" for cls in (CausalLMBackbone, LoraSpec, WarmupLinear)}
     with pytest.raises(Exception, match="Weights only load failed"):  # torch alone refuses it
         torch.load(checkpoint, map_location="cpu", weights_only=True)
     saved = read_checkpoint(checkpoint)
