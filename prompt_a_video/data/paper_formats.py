@@ -44,7 +44,10 @@ def parse_evolution_log(item: Any, aggregate: Callable[[dict[str, float]], Any])
     ``aggregate(scores)``. The original (iteration 0, entry 0) stays among the
     candidates, as the baseline its paraphrases were compared with, but is never best,
     and a rewrite is best only above it. An ``index`` key in a logged ``scores`` (the
-    official logger's position of the candidate) is not a dimension and is dropped.
+    official logger's position of the candidate) is not a dimension and is dropped; AES
+    and MPS, logged already weighted, are put back on their raw scales
+    (:func:`unscale_logged_scores`), so the ``evolution`` preset reproduces the official
+    ranking ``VQ + TC + 0.5*DD + FC + TVA + AES*5/8 + MPS/4`` exactly.
     """
     if not isinstance(item, list) or not item:
         raise InvalidRecord(
@@ -64,13 +67,25 @@ def parse_evolution_log(item: Any, aggregate: Callable[[dict[str, float]], Any])
                 # the official logger stores the candidate's position as scores["index"]
                 # (rewards/video_score_pipe.py): a position, not a score dimension
                 scores = {k: v for k, v in scores.items() if k != "index"}
-            scores = check_scores(scores, f"{where}.scores")
+            scores = unscale_logged_scores(check_scores(scores, f"{where}.scores"))
             reward = _aggregate(aggregate, scores, where)
             candidates.append(Candidate(prompt, i, scores, reward))
     if not item[0]:
         raise InvalidRecord("[0]: iteration 0 is empty; its first entry must be the original prompt")
     original = candidates[0].prompt
     return PoolRecord(original, None, candidates, pick_best(original, candidates))
+
+
+#: The official logger stores AES and MPS already weighted for its ranking formula
+#: (``booster/finetuning/gpt_boost.py``: ``AES * 5 / 8`` and ``MPS / 4``, rounded to 2
+#: decimals, then summed with weight 1). Read back as the raw scores the rest of the
+#: project holds (and that the ``evolution`` preset weighs once), not weighed twice.
+LOGGED_SCALE = {"AES": 5 / 8, "MPS": 1 / 4}
+
+
+def unscale_logged_scores(scores: dict[str, float]) -> dict[str, float]:
+    """A logged ``scores`` dict with AES and MPS back on their raw scales (see :data:`LOGGED_SCALE`)."""
+    return {name: value / LOGGED_SCALE[name] if name in LOGGED_SCALE else value for name, value in scores.items()}
 
 
 def _aggregate(aggregate: Callable[[dict[str, float]], Any], scores: dict[str, float], where: str) -> float | None:

@@ -11,6 +11,7 @@ workers, the per-epoch snapshot and the remainder policy: see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -19,16 +20,30 @@ from prompt_a_video.datamodules.streaming import StreamingExamples
 from prompt_a_video.datamodules.streaming_module import StreamingDataModule
 
 
+def preset_sum(name: str):
+    """``scores -> sum(weight x score)`` with a reward preset's weights (a dimension a
+    candidate lacks fails that record, naming it); picklable, for DataLoader workers."""
+    from prompt_a_video.rewards.presets import get_preset
+
+    return functools.partial(_weighted_sum, dict(get_preset(name).weights))
+
+
+def _weighted_sum(weights: dict[str, float], scores: dict[str, float]) -> float:
+    return sum(weight * scores[dimension] for dimension, weight in weights.items())
+
+
 class SFTExamples(StreamingExamples):
     """``{"prompt": original, "target": best}`` for each pool record that has a best."""
 
     what = "SFT examples"
+    #: ranks the candidates of the paper's evolution logs (None: ``mean_score``); set by SFTDataModule
+    aggregate = None
 
     def parse_record(self, obj: dict) -> PoolRecord:
         return PoolRecord.from_dict(obj)
 
     def read_whole(self, path: Path, errors: str, skipped: list[DataFormatError]) -> Iterable[PoolRecord]:
-        return iter_pool(path, errors=errors, skipped=skipped)
+        return iter_pool(path, aggregate=self.aggregate, errors=errors, skipped=skipped)
 
     def examples(self, records: Iterable[PoolRecord]) -> Iterator[dict[str, str]]:
         for original, target in sft_pairs(records):
@@ -50,6 +65,10 @@ class SFTDataModule(StreamingDataModule):
             counted once in ``skipped``).
         shuffle_buffer: examples held by the training shuffle (a buffer shuffle: files
             are streamed, never loaded whole).
+        paper_log_aggregate: how the candidates of the paper's evolution logs are ranked
+            to pick each prompt's best: a reward preset's name (``evolution``: the
+            paper's own formula, ``booster/finetuning/gpt_boost.py``), or null for the
+            plain mean of the scores. Our ``.jsonl`` pools carry their rewards and ignore it.
 
     Attributes ``train`` and ``val`` (after ``setup``) are the :class:`SFTExamples` of
     each side: iterable, with ``len`` the examples this rank gets per epoch.
@@ -59,12 +78,19 @@ class SFTDataModule(StreamingDataModule):
     batch_keys = ("prompt", "target")
 
     def __init__(self, pools: list[str], val_fraction: float = 0.1, batch_size: int = 8,
-                 num_workers: int = 0, seed: int = 0, errors: str = "raise", shuffle_buffer: int = 1024) -> None:
+                 num_workers: int = 0, seed: int = 0, errors: str = "raise", shuffle_buffer: int = 1024,
+                 paper_log_aggregate: str | None = None) -> None:
         if not pools:
             raise ValueError("data.pools is empty: give at least one pool file")
+        self._aggregate = None if paper_log_aggregate is None else preset_sum(paper_log_aggregate)
         super().__init__(pools, val_fraction=val_fraction, batch_size=batch_size, num_workers=num_workers,
                          seed=seed, errors=errors, shuffle_buffer=shuffle_buffer)
         self.pools = self.files
+
+    def _dataset(self, side: str, rank: int | None, world: int | None) -> SFTExamples:
+        dataset = super()._dataset(side, rank, world)
+        dataset.aggregate = self._aggregate
+        return dataset
 
     def _empty_hint(self) -> str:
         return " (records need a 'best' candidate)"

@@ -146,3 +146,45 @@ def test_evolution_log_failing_aggregate_is_located(tmp_path):
     path = _write(tmp_path, "log.json", LOG)
     with pytest.raises(DataFormatError, match=r"log\.json:item 0: \[0\]\[0\]\.scores: aggregate\(scores\) failed: KeyError\('AES'\)"):
         list(iter_pool(path, aggregate=lambda s: s["AES"]))
+
+
+def _official_log(tmp_path):
+    """One source prompt as booster/finetuning/gpt_boost.py logs it: AES and MPS already
+    weighted (AES*5/8, MPS/4, rounded to 2 decimals), and the candidate's index."""
+    def logged(vq, aes, mps, index):
+        return {"VQ": vq, "TC": 2.0, "DD": 2.0, "TVA": 2.0, "FC": 2.0,
+                "AES": round(aes * 5 / 8, 2), "MPS": round(mps / 4, 2), "index": index}
+
+    log = [[{"prompt": "a dog", "scores": logged(2.0, 4.8, 8.0, 0)}],
+           [{"prompt": "a dog runs on a beach", "scores": logged(4.0, 5.6, 10.0, 0)},
+            {"prompt": "a dog on grass", "scores": logged(2.2, 6.4, 12.0, 1)}]]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps([log]))
+    return path
+
+
+def test_logged_aes_and_mps_are_read_back_on_their_raw_scales(tmp_path):
+    from prompt_a_video.datamodules.sft import preset_sum
+
+    (record,) = iter_pool(_official_log(tmp_path), aggregate=preset_sum("evolution"))
+    scores = [c.scores for c in record.candidates]
+    assert [s["AES"] for s in scores] == pytest.approx([4.8, 5.6, 6.4])  # 3.0 / (5/8) ...
+    assert [s["MPS"] for s in scores] == pytest.approx([8.0, 10.0, 12.0])  # 2.0 * 4 ...
+    # the evolution preset now gives the official score_overall, weighing AES and MPS once:
+    # VQ + TC + 0.5*DD + FC + TVA + AES*5/8 + MPS/4
+    # 9 + 3.0 + 2.0; 11 + 3.5 + 2.5; 9.2 + 4.0 + 3.0 (VQ + TC + 0.5*DD + FC + TVA = 9, 11, 9.2)
+    assert [c.reward for c in record.candidates] == pytest.approx([14.0, 17.0, 16.2])
+    assert record.best.prompt == "a dog runs on a beach"
+
+
+def test_sft_data_from_the_papers_logs_ranks_by_the_preset_the_yaml_names(tmp_path):
+    from prompt_a_video.datamodules.sft import SFTDataModule
+
+    path = _official_log(tmp_path)
+    by_mean = SFTDataModule(pools=[str(path)], val_fraction=0.0, batch_size=1)
+    by_paper = SFTDataModule(pools=[str(path)], val_fraction=0.0, batch_size=1, paper_log_aggregate="evolution")
+    targets = [[example["target"] for example in module._dataset("train", None, None)] for module in (by_mean, by_paper)]
+    # the plain mean favours the raw MPS of 12 ("on grass"); the paper's formula the beach
+    assert targets == [["a dog on grass"], ["a dog runs on a beach"]]
+    with pytest.raises(ValueError, match="unknown composite reward preset 'evolutoin'"):
+        SFTDataModule(pools=[str(path)], paper_log_aggregate="evolutoin")
