@@ -123,6 +123,14 @@ class ChatAPIOperator(Operator):
             words); None asks for none. The model is asked, not forced.
         dimension_help: ``{dimension: what it measures}`` added to the prompt's defaults.
         min_words: proposals with fewer words are dropped (preambles such as "Sure!").
+        prompt_style: ``default`` (:mod:`.operator_prompt`: the top ``top_k`` with their
+            aggregate, a word budget) or ``paper`` (:mod:`.paper_operator_prompt`: the
+            official prompt's elements: few-shot ``examples``, the original always shown
+            as number 0 plus the best 3 others, AES and MPS as the paper weighs them, no
+            aggregate; ``top_k`` should cover every prompt so the original is among them).
+        examples: a line file of refined example prompts, shown by the ``paper`` style (the
+            official code reads Open-Sora's ``assets/texts/t2v_pllava.txt``); read at the
+            first request.
     """
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
@@ -130,7 +138,7 @@ class ChatAPIOperator(Operator):
                  timeout: float = 60.0, max_retries: int = 4, backoff: float = 1.0,
                  requests_per_minute: float | None = None, concurrency: int = 4, max_reasks: int = 2, top_k: int = 5,
                  max_words: int | None = None, dimension_help: dict[str, str] | None = None,
-                 min_words: int = 3) -> None:
+                 min_words: int = 3, prompt_style: str = "default", examples: str | None = None) -> None:
         checks = (("model", bool(model), "a model name"), ("temperature", temperature >= 0, ">= 0"),
                   ("top_p", 0 < top_p <= 1, "in (0, 1]"), ("timeout", timeout > 0, "> 0 seconds"),
                   ("max_retries", max_retries >= 0, ">= 0"), ("backoff", backoff >= 0, ">= 0 seconds"),
@@ -139,7 +147,10 @@ class ChatAPIOperator(Operator):
                   ("min_words", min_words >= 1, ">= 1"),
                   ("requests_per_minute", requests_per_minute is None or requests_per_minute > 0,
                    "> 0, or null for no limit"),
-                  ("max_words", max_words is None or max_words >= 1, ">= 1, or null for no budget"))
+                  ("max_words", max_words is None or max_words >= 1, ">= 1, or null for no budget"),
+                  ("prompt_style", prompt_style in ("default", "paper"), "'default' or 'paper'"),
+                  ("examples", prompt_style != "paper" or bool(examples),
+                   "a line file of refined example prompts with prompt_style 'paper'"))
         for name, ok, accepted in checks:
             if not ok:
                 raise ValueError(f"ChatAPIOperator: {name} must be {accepted}, got {locals()[name]!r}")
@@ -150,6 +161,8 @@ class ChatAPIOperator(Operator):
         self.requests_per_minute, self.concurrency = requests_per_minute, concurrency
         self.max_reasks, self.top_k, self.max_words = max_reasks, top_k, max_words
         self.dimension_help, self.min_words = dimension_help, min_words
+        self.prompt_style, self.examples = prompt_style, examples
+        self._examples: list[str] | None = None
         self._setup_runtime()
 
     def _setup_runtime(self) -> None:
@@ -172,9 +185,14 @@ class ChatAPIOperator(Operator):
         extra = ""
         if self.dimension_help:
             extra = ", help=" + hashlib.sha256(json.dumps(self.dimension_help, sort_keys=True).encode()).hexdigest()[:8]
+        prompt = TEMPLATE_DIGEST
+        if self.prompt_style == "paper":
+            from prompt_a_video.evolution.paper_operator_prompt import TEMPLATE_DIGEST as PAPER_DIGEST
+
+            prompt = f"paper-{PAPER_DIGEST}, examples={self.examples}"
         return (f"ChatAPIOperator(model={self.model}, base_url={_public_url(self.base_url)}, "
                 f"temperature={self.temperature:g}, top_p={self.top_p:g}, max_tokens={self.max_tokens}, "
-                f"top_k={self.top_k}, max_words={self.max_words}, prompt={TEMPLATE_DIGEST}{extra})")
+                f"top_k={self.top_k}, max_words={self.max_words}, prompt={prompt}{extra})")
 
     def __repr__(self) -> str:
         return self.fingerprint
@@ -186,9 +204,22 @@ class ChatAPIOperator(Operator):
         def ask(messages: list[dict], attempt: int) -> str:
             return self._complete(messages, None if seed is None else int(seed) + attempt)
 
+        messages = None
+        if self.prompt_style == "paper":
+            from prompt_a_video.evolution.paper_operator_prompt import paper_messages
+
+            messages = paper_messages(original, history, n, self._example_prompts())
         return propose_by_chat(ask, original, history, n, top_k=self.top_k, max_words=self.max_words,
                                max_reasks=self.max_reasks, dimension_help=self.dimension_help,
-                               min_words=self.min_words)
+                               min_words=self.min_words, messages=messages)
+
+    def _example_prompts(self) -> list[str]:
+        """The ``examples`` file's prompts (blank and ``#`` lines skipped), read once."""
+        if self._examples is None:
+            from prompt_a_video.data import load_prompts
+
+            self._examples = [item.prompt for item in load_prompts(self.examples)]
+        return self._examples
 
     # -- HTTP --------------------------------------------------------------------------------
 

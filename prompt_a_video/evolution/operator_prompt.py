@@ -269,7 +269,7 @@ def select_proposals(candidates: list[str], original: str, exclude: list[str], n
 
 def propose_by_chat(ask, original: str, history: list[Scored], n: int, *, top_k: int, max_words: int | None,
                     max_reasks: int, dimension_help: dict[str, str] | None = None, min_words: int = 1,
-                    min_overlap: float = 0.0) -> list[str]:
+                    min_overlap: float = 0.0, messages: list[dict[str, str]] | None = None) -> list[str]:
     """The LLM operators' conversation: ask, parse, keep the usable, re-ask for the rest.
 
     ``ask(messages, attempt) -> str`` sends a chat and returns the answer text (``attempt``
@@ -277,11 +277,14 @@ def propose_by_chat(ask, original: str, history: list[Scored], n: int, *, top_k:
     ``top_k`` of ``history``; keeps proposals as :func:`select_proposals` does, excluding
     the original, every prompt of ``history`` and the proposals already kept; re-asks up
     to ``max_reasks`` times while fewer than ``n`` are kept. Returns at most ``n``.
+    ``messages``: the first question, when the operator writes its own (the paper's
+    prompt); default :func:`build_messages`.
     """
     if n < 1:
         return []
-    messages = build_messages(original, top_history(history, top_k), n, max_words=max_words,
-                              dimension_help=dimension_help)
+    if messages is None:
+        messages = build_messages(original, top_history(history, top_k), n, max_words=max_words,
+                                  dimension_help=dimension_help)
     # Lines of our own question: a model that echoes the instructions proposes nothing.
     echo = [_clean(ln) for m in messages for ln in m["content"].splitlines()]
     exclude = [h.prompt for h in history] + echo
