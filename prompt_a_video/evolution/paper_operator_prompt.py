@@ -46,7 +46,7 @@ _SYSTEM = (
     "The new prompts must keep the meaning of the original prompt, and must not add scene changes or "
     "many actions, which video models render badly.\n"
     "Write {n} paraphrases of the original prompt that keep its meaning and score higher than every "
-    "prompt above. Put each new prompt between <PROMPT> and </PROMPT>, e.g. <PROMPT>paraphrase 1</PROMPT>."
+    "prompt the user shows. Put each new prompt between <PROMPT> and </PROMPT>, e.g. <PROMPT>paraphrase 1</PROMPT>."
 )
 TEMPLATE_DIGEST = hashlib.sha256(_SYSTEM.encode()).hexdigest()[:8]
 
