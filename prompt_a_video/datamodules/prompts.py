@@ -66,5 +66,12 @@ class PromptSetDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader()
 
+    def train_dataloader(self) -> DataLoader:
+        """The prompts shuffled each epoch (online RL trains on prompts alone: GRPO)."""
+        if self.items is None:
+            self.setup()
+        return DataLoader([item.prompt for item in self.items], batch_size=self.batch_size, shuffle=True,
+                          num_workers=self.num_workers, collate_fn=_collate_prompts)
+
     def test_dataloader(self) -> DataLoader:
         return self._loader()

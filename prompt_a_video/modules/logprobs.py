@@ -148,6 +148,29 @@ def model_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.T
     return _per_sequence(sums, counts, average)
 
 
+def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities of the labelled tokens (what token-level losses such
+    as GRPO's need), through the model's own forward.
+
+    Args:
+        model: a transformers causal LM, optionally PEFT-wrapped.
+        input_ids, attention_mask, labels: ``[N, T]``, right-padded; labels ``-100``
+            where not scored.
+
+    Returns:
+        ``(token_logps, mask)``, both ``[N, T - 1]``: position ``t`` holds
+        ``log p(labels[:, t + 1] | tokens <= t)`` (float32, 0 where ``mask`` is False),
+        with gradient to the trainable weights.
+    """
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    logits = out.logits[:, :-1]
+    targets = labels[:, 1:]
+    mask = targets != IGNORE_INDEX
+    picked = _picked_logps(logits.reshape(-1, logits.shape[-1]), targets.clamp_min(0).reshape(-1))
+    return torch.where(mask, picked.view(targets.shape), 0.0), mask
+
+
 def _logps_from_model_logits(model, input_ids, attention_mask, labels, average):
     """The model's own forward (any post-head transform included), logits from the first answer token on."""
     width = labels.shape[1]
