@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from prompt_a_video.data.validation import is_count
 from prompt_a_video.generators.targets import ESTIMATE_TOKENS_PER_WORD, resolve_limit, token_counter
 
 __all__ = ["refine", "gather_prompts"]
@@ -148,7 +149,7 @@ def refine(
 
     # Every setting is checked before the model loads (a ValueError: one line, exit 2).
     check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
-    if isinstance(guard_samples, bool) or not isinstance(guard_samples, int) or guard_samples < 1:
+    if not is_count(guard_samples, 1):
         raise ValueError(f"guard_samples must be an int >= 1, got {guard_samples!r}")
     texts = gather_prompts(prompt, prompts)
     try:

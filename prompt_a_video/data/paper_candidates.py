@@ -49,7 +49,7 @@ from .errors import DataFormatError, ErrorPolicy, InvalidRecord
 from .jsonfile import load_json_list
 from .jsonl import require_file
 from .paper_chat import user_prompt_of
-from .validation import check_number, check_prompt, check_scores, describe, require_key
+from .validation import check_number, check_prompt, check_scores, describe, is_count, require_key
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _parse(value: Any, item: int) -> _Record:
         raise InvalidRecord(f'expected a candidates object {{"index", "org_prompt", "refined_prompts", ...}}, '
                             f"got {describe(value)}")
     index = require_key(value, "index")
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+    if not is_count(index, 0):
         raise InvalidRecord(f"index: expected an int >= 0, got {describe(index)}")
     where = f"index {index}"
     try:

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import DataFormatError, ErrorPolicy, InvalidRecord
 from .jsonfile import iter_json_list, load_json_list
 from .jsonl import require_file, decode_line, iter_jsonl
-from .validation import check_prompt, describe, require_key
+from .validation import check_prompt, describe, is_count, require_key
 
 __all__ = ["PromptItem", "load_prompts", "read_prompt_lines", "write_prompts_txt", "check_limit", "check_seeds",
            "VBENCH_FILE", "COMMENT", "parse_set_name"]
@@ -77,7 +77,7 @@ def check_limit(limit: Any, field: str = "limit") -> int | None:
     ``field`` names the setting in the message, as the user writes it (``limit``,
     ``evaluation.limit``).
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and not is_count(limit, 1):
         raise ValueError(f"{field} must be an int >= 1, or null for all the prompts; got {describe(limit)}")
     return limit
 

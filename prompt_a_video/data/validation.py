@@ -21,12 +21,19 @@ __all__ = [
     "check_scores",
     "require_key",
     "describe",
+    "is_count",
 ]
 
 #: Longest accepted prompt, in whitespace-separated words. Far above any real video
 #: prompt (VBench's longest has 32 words; refined prompts run to ~200), so hitting it
 #: means a wrong column or a runaway generation, not a long prompt.
 MAX_PROMPT_WORDS = 2000
+
+
+def is_count(value: Any, minimum: int = 1) -> bool:
+    """Whether ``value`` is an int (not a bool) of at least ``minimum``: what every count,
+    size and step setting accepts; the caller names the setting in its message."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def describe(value: Any) -> str:

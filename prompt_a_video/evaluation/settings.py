@@ -78,6 +78,7 @@ class EvaluationSettings:
             raise ValueError(f"evaluation.methods: unknown {unknown}; built-in methods are {list(BUILTIN_METHODS)} "
                              "(add others under evaluation.extra_methods, or with --refiner NAME=DIR)")
         from prompt_a_video.data.prompts import check_limit, check_seeds
+        from prompt_a_video.data.validation import is_count
         from prompt_a_video.refiner.generation import check_sampling
 
         self.seeds = check_seeds(self.seeds, "evaluation.seeds")
@@ -86,7 +87,7 @@ class EvaluationSettings:
                        prefix="evaluation.")
         for name in ("llm_batch_size", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_count(value, 1):
                 raise ValueError(f"evaluation.{name} must be an int >= 1, got {value!r}")
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from prompt_a_video.data import Candidate, PoolRecord
 from prompt_a_video.data.prompts import check_seeds
+from prompt_a_video.data.validation import is_count
 from prompt_a_video.evolution.base import Operator, Scored
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
@@ -155,10 +156,9 @@ class EvolutionLoop:
     ) -> None:
         for name, value in (("iterations", iterations), ("proposals_per_iteration", proposals_per_iteration),
                             ("top_k", top_k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_count(value, 1):
                 raise ValueError(f"EvolutionLoop.{name} must be an int >= 1, got {value!r}")
-        if render_batch_size is not None and (isinstance(render_batch_size, bool)
-                                              or not isinstance(render_batch_size, int) or render_batch_size < 1):
+        if render_batch_size is not None and not is_count(render_batch_size, 1):
             raise ValueError(f"EvolutionLoop.render_batch_size must be an int >= 1, or null for all at once, "
                              f"got {render_batch_size!r}")
         seeds = check_seeds(seeds, "EvolutionLoop.seeds")

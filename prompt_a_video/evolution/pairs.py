@@ -188,13 +188,14 @@ def check_pairs_settings(reward: Reward, options: dict[str, Any]) -> tuple[list[
     import inspect
 
     from prompt_a_video.data.prompts import check_limit, check_seeds
+    from prompt_a_video.data.validation import is_count
     from prompt_a_video.refiner.generation import check_sampling
 
     signature = inspect.signature(sample_pairs)
     settings = {name: options.get(name, parameter.default) for name, parameter in signature.parameters.items()}
     for name in ("n", "sample_batch", "batch_size"):
         value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_count(value, 1):
             raise ValueError(f"pav pairs: {name} must be an int >= 1, got {value!r}")
     seeds = check_seeds(settings["seeds"])
     check_limit(settings["limit"])

@@ -133,6 +133,7 @@ def check_evolve_settings(generator: Generator, reward: Reward, operator: Operat
     import inspect
 
     from prompt_a_video.data.prompts import check_limit
+    from prompt_a_video.data.validation import is_count
     from prompt_a_video.evolution.loop import EvolutionLoop
 
     given = {name: options[name] for name in inspect.signature(evolve_prompts).parameters
@@ -142,7 +143,7 @@ def check_evolve_settings(generator: Generator, reward: Reward, operator: Operat
     settings = bound.arguments
     check_limit(settings["limit"])
     batch_size = settings["batch_size"]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_count(batch_size, 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     loop_settings = [name for name in inspect.signature(EvolutionLoop).parameters
                      if name not in ("generator", "reward", "operator")]

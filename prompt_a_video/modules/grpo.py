@@ -23,6 +23,7 @@ import zlib
 
 import torch
 
+from prompt_a_video.data.validation import is_count
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import encode_chat, pad_batch
@@ -67,7 +68,7 @@ class GRPORefiner(RefinerModule):
 
         check_fit_settings(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)
         check_sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
+        if not is_count(group_size, 2):
             raise ValueError(f"model.init_args.group_size must be an int >= 2, got {group_size!r}")
         if loss_type not in LOSS_TYPES:
             raise ValueError(f"model.init_args.loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from prompt_a_video.data.validation import is_count
+
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     """LR multiplier at ``step``: ``(step+1)/(warmup+1)`` during warm-up, then a half cosine
@@ -45,7 +47,7 @@ class WarmupCosine(LRSchedule):
     warmup_steps: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+        if not is_count(self.warmup_steps, 0):
             raise ValueError(f"WarmupCosine.warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
 
     def multiplier(self, step: int, total_steps: int, steps_per_epoch: int) -> float:

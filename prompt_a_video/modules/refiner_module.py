@@ -19,6 +19,7 @@ import math
 
 from lightning.pytorch import LightningModule
 
+from prompt_a_video.data.validation import is_count
 from prompt_a_video.modules.backbone import CausalLMBackbone
 from prompt_a_video.modules.chat_encoding import check_datamodule_fits
 from prompt_a_video.modules.optim import WarmupCosine, adamw_with_schedule
@@ -32,13 +33,10 @@ def check_fit_settings(*, lr: float, weight_decay: float, warmup_steps: int, max
     def number(value) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
-    def count(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
     checks = (("lr", lr, number(lr) and lr > 0, "a number > 0"),
               ("weight_decay", weight_decay, number(weight_decay) and weight_decay >= 0, "a number >= 0"),
-              ("warmup_steps", warmup_steps, count(warmup_steps) and warmup_steps >= 0, "an int >= 0"),
-              ("max_length", max_length, count(max_length) and max_length >= 1, "an int >= 1 (tokens per example)"))
+              ("warmup_steps", warmup_steps, is_count(warmup_steps, 0), "an int >= 0"),
+              ("max_length", max_length, is_count(max_length, 1), "an int >= 1 (tokens per example)"))
     for name, value, ok, accepted in checks:
         if not ok:
             raise ValueError(f"model.init_args.{name} must be {accepted}, got {value!r}")

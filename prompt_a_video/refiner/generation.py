@@ -26,6 +26,8 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
+from prompt_a_video.data.validation import is_count
+
 if TYPE_CHECKING:
     import torch
 
@@ -139,9 +141,9 @@ def check_sampling(*, n: int = 1, temperature: float = 0.7, top_p: float = 0.9, 
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_count(n, 1):
         raise ValueError(f"{prefix}n must be an int >= 1 (answers per prompt), got {n!r}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if not is_count(max_new_tokens, 1):
         raise ValueError(f"{prefix}max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
     if not number(temperature) or temperature < 0:
         raise ValueError(f"{prefix}temperature must be a number >= 0 (0: greedy decoding), got {temperature!r}")

@@ -105,13 +105,14 @@ def render_prompt_set(
         output path as ``scores`` (rank 0; {} on the other ranks).
     """
     from prompt_a_video.data.prompts import check_limit, check_seeds, load_prompts
+    from prompt_a_video.data.validation import is_count
     from prompt_a_video.scoring import Item, ScoringEngine, ScoringSettings
     from prompt_a_video.scoring.distributed import make_trainer, rank_zero_tracked, run_sharded
 
     # Every setting is checked before a prompt is read, a model loaded or a file written.
     seeds = check_seeds(seeds)
     check_limit(limit)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_count(batch_size, 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     items = load_prompts(prompts, limit=limit, errors=errors)
     out_dir = Path(out)
