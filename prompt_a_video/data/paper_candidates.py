@@ -284,7 +284,8 @@ def pairs_from_paper_candidates(
 
     policy = ErrorPolicy(errors, skipped)
     prompts = read_paper_candidates(path, *score_files, errors=errors, skipped=skipped)
-    weights, floors = get_preset(preset).weights, get_preset(preset).floors
+    chosen_preset = get_preset(preset)
+    weights, floors = chosen_preset.weights, chosen_preset.floors
     text = _text_scores(prompts, fluency) if text_checks else {}
     built: list[tuple[str, list[ScoredCandidate]]] = []
     for entry in prompts:
@@ -300,7 +301,7 @@ def pairs_from_paper_candidates(
                     "or every per-reward file)")))
                 candidates = None
                 break
-            reward = sum(w * scores[d] for d, w in weights.items())
+            reward = chosen_preset.weighted_sum(scores)
             candidates.append(ScoredCandidate(c.text, scores, reward))
         if candidates is not None:
             built.append((entry.prompt, candidates))

@@ -11,7 +11,6 @@ workers, the per-epoch snapshot and the remainder policy: see
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -21,15 +20,12 @@ from prompt_a_video.datamodules.streaming_module import StreamingDataModule
 
 
 def preset_sum(name: str):
-    """``scores -> sum(weight x score)`` with a reward preset's weights (a dimension a
-    candidate lacks fails that record, naming it); picklable, for DataLoader workers."""
+    """``scores -> sum(weight x score)`` with a reward preset's weights
+    (:meth:`Preset.weighted_sum`; a dimension a candidate lacks fails that record, naming
+    it); picklable, for DataLoader workers."""
     from prompt_a_video.rewards.presets import get_preset
 
-    return functools.partial(_weighted_sum, dict(get_preset(name).weights))
-
-
-def _weighted_sum(weights: dict[str, float], scores: dict[str, float]) -> float:
-    return sum(weight * scores[dimension] for dimension, weight in weights.items())
+    return get_preset(name).weighted_sum
 
 
 class SFTExamples(StreamingExamples):

@@ -32,6 +32,12 @@ class Preset:
     normalize: dict[str, tuple[float, float]] = field(default_factory=dict)
     description: str = ""
 
+    def weighted_sum(self, scores: dict[str, float]) -> float:
+        """``sum(weight x score)`` over the preset's dimensions, on scores already on their
+        scales (no normalisation, no floors): how the paper ranks logged candidates. A
+        dimension ``scores`` lacks raises ``KeyError`` naming it."""
+        return sum(weight * scores[dimension] for dimension, weight in self.weights.items())
+
 
 PRESETS: dict[str, Preset] = {
     p.name: p
