@@ -94,15 +94,12 @@ def render_and_score(rewrites: list[dict[str, Any]], engine: ScoringEngine, out:
     from prompt_a_video.scoring import Item
     from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer, run_sharded
 
-    from prompt_a_video.video_io import mp4_is_complete
+    from prompt_a_video.scoring.items import video_is_gone
 
     runner = runner or make_trainer(TrainerOptions(), out)
-
-    def video_gone(record: dict) -> bool:  # the report shows it: a deleted or cut MP4 is rendered again
-        return save_videos and bool(record.get("video")) and not mp4_is_complete(out / record["video"])
-
+    # the report shows the videos: a deleted or cut MP4 is rendered again
     output = _output(out / "scores.jsonl", failed=lambda record: record.get("failure") is not None,
-                     outdated=video_gone)
+                     outdated=lambda record: save_videos and video_is_gone(out, record))
     work = sorted(rewrites, key=lambda r: r["sample"])  # stable: method and prompt order kept
     by_key = {_record_key(r): r for r in work}
     video_dir = out / "videos" if save_videos else None

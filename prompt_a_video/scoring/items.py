@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: Keys of a composite reward's output that are not per-dimension scores.
@@ -141,3 +142,12 @@ def video_filename(text: str, seed: int) -> str:
     slug = "".join(c if c.isalnum() else "-" for c in text.lower())[:40].strip("-")
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"{slug}-{digest}-s{seed}.mp4"
+
+
+def video_is_gone(folder, record: dict) -> bool:
+    """Whether a scores record names a video (its ``video``, relative to ``folder``) that
+    was deleted or cut short since it was written: the record is then not done, and a
+    rerun renders the video again instead of keeping scores that point at nothing."""
+    from prompt_a_video.video_io import mp4_is_complete
+
+    return bool(record.get("video")) and not mp4_is_complete(Path(folder) / record["video"])

@@ -27,7 +27,7 @@ from pathlib import Path
 from prompt_a_video.generators.base import Generator
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.scoring.distributed import TrainerOptions
-from prompt_a_video.scoring.items import FLOORS_KEY, Scored
+from prompt_a_video.scoring.items import FLOORS_KEY, Scored, video_is_gone
 from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,10 @@ def scores_output(out_dir: Path):
     """``DIR/scores.jsonl`` with its per-rank shards, keyed by record id; a record whose
     video was deleted or cut short since is not done (a rerun renders it again)."""
     from prompt_a_video.scoring.shards import ShardedOutput
-    from prompt_a_video.video_io import mp4_is_complete
-
-    def video_gone(record: dict) -> bool:
-        return bool(record.get("video")) and not mp4_is_complete(out_dir / record["video"])
 
     return ShardedOutput(out_dir / "scores.jsonl", key=lambda record: record["id"],
                          failed=lambda record: record.get("failure") is not None, what="render: scores",
-                         outdated=video_gone)
+                         outdated=lambda record: video_is_gone(out_dir, record))
 
 
 def render_record(scored: Scored) -> dict:
