@@ -73,7 +73,8 @@ def base_model_of(refiner: str | None) -> str | None:
 def check_prompt_sets(settings: EvaluationSettings, prompts: str | None = None) -> None:
     """Read every prompt set the evaluation will use (``prompts``, else the settings'), so
     that a missing, malformed or empty one ends the command before a model loads or a file
-    (or an MLflow run) is written. Cheap: prompt sets are small."""
+    (or an MLflow run) is written. Cheap: prompt sets are small. `pav evaluate` and `pav
+    pipeline` call it first (the latter before its first stage)."""
     from prompt_a_video.evaluation.settings import load_eval_prompts
 
     for spec in [prompts] if prompts else settings.prompt_sets.values():
@@ -91,11 +92,9 @@ def run_evaluations(settings: EvaluationSettings, generator: Generator, reward: 
     from prompt_a_video.evaluation.runner import evaluate_methods
     from prompt_a_video.evaluation.settings import build_methods, load_eval_prompts
     from prompt_a_video.evaluation.text_checks import default_text_checks
-
     from prompt_a_video.scoring import ScoringEngine, ScoringSettings
     from prompt_a_video.scoring.distributed import TrainerOptions, make_trainer
 
-    check_prompt_sets(settings, prompts)  # before a model loads
     out = Path(out)
     engine = ScoringEngine(generator, reward, ScoringSettings(settings.batch_size, settings.use_cache,
                                                               settings.cache_root))

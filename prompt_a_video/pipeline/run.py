@@ -133,6 +133,10 @@ def run_pipeline(
     pairs_options = section_options(sample_pairs, pairs, "pairs") if dpo and dpo_rounds else {}
     if dpo and dpo_rounds:
         check_pairs_settings(reward, pairs_options)
+    if evaluation is not None:
+        from prompt_a_video.evaluation.run import check_prompt_sets
+
+        check_prompt_sets(evaluation)  # hours before the evaluation stage reads them
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
