@@ -86,9 +86,13 @@ def test_render_on_an_output_in_use_is_refused_at_once_and_writes_nothing(holder
 
 
 def test_two_renders_at_once_on_one_folder_leave_each_record_once(tmp_path):
+    import json
+    import signal
+
     prompts = tmp_path / "prompts.txt"
-    # long enough (~1 s a video) for the second command to start while the first renders
-    prompts.write_text("".join(f"a dog number {i} running on the beach\n" for i in range(24)))
+    # far more than the first command renders while the second starts (~8 s): it is
+    # stopped by SIGTERM once the second was refused, whatever the machine's speed
+    prompts.write_text("".join(f"a dog number {i} running on the beach\n" for i in range(400)))
     out = tmp_path / "render"
     args = [sys.executable, "-m", "prompt_a_video.cli", "render", "-c", str(ROOT / "experiments/render/synthetic.yaml"),
             "--prompts", str(prompts), "--out", str(out), "--use_cache", "false", "--batch_size", "1"]
@@ -101,12 +105,15 @@ def test_two_renders_at_once_on_one_folder_leave_each_record_once(tmp_path):
         time.sleep(0.05)
 
     second = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    _, first_err = first.communicate(timeout=300)
+    assert first.poll() is None, "the first render ended before the second was tried"
+    first.send_signal(signal.SIGTERM)
+    _, first_err = first.communicate(timeout=120)
 
     assert second.returncode == 2
     assert f"in use by another pav process (PID {first.pid}" in second.stderr.strip().splitlines()[-1]
-    assert first.returncode == 0, first_err
-    assert len((out / "scores.jsonl").read_text().splitlines()) == 24  # each prompt once
+    assert first.returncode == 143, first_err
+    ids = [json.loads(line)["id"] for path in out.glob("scores*.jsonl") for line in path.read_text().splitlines()]
+    assert ids and len(ids) == len(set(ids))  # only the first wrote, each record once
 
 
 def test_a_pipeline_on_a_workdir_in_use_is_refused_before_any_stage(holder, tmp_path, capsys, monkeypatch,
