@@ -4,22 +4,38 @@ Each training step takes a batch of user prompts and, for each, samples ``group_
 rewrites from the current policy, renders and scores every rewrite against its ORIGINAL
 prompt through the :class:`~prompt_a_video.scoring.ScoringEngine` (cached: a rewrite seen
 before is never rendered twice), turns the rewards into group-relative advantages and
-takes one GRPO step (:mod:`.grpo_loss`; one update per rollout, so the ratio is 1 and the
-clip inactive). The reference, when ``beta > 0``, is the policy with its LoRA adapter
-switched off: the SFT model the adapter was added to, one copy of the weights.
+takes a GRPO step (:mod:`.grpo_loss`). The reference, when ``beta > 0``, is the policy
+with its LoRA adapter switched off: the SFT model the adapter was added to, one copy of
+the weights.
+
+``updates_per_rollout`` (``mu`` in DeepSeekMath's algorithm 1, TRL's ``num_iterations``)
+> 1 reuses a rollout for that many optimizer steps: the first computes the log-probs of
+the sampling policy (``old_logps``), the later ones train on the same rewrites with the
+clipped ratio ``pi / pi_old``; their dataloader batches are not used (a step trains on one
+rollout, never on two). The reference log-probs are computed once per rollout.
 
 A rewrite that fails to render or score, or fails the reward's floors (the text-quality
 and intent floors among them), gets the lowest reward of its batch: degenerate text can
 never buy reward. Prompts come from a :class:`~prompt_a_video.datamodules.prompts.PromptSetDataModule`.
 
-Not yet here (issue 15): several updates per rollout, overlap of rendering and sampling,
-the table of rewrites, the pipeline stage, the TRL benchmark.
+Every ``table_every_n_steps`` steps the step's rollout (prompt, rewrite, reward, scores,
+advantage) goes to the MLflow run as a table (``rollouts/step000010.json``) and to
+``rollouts.jsonl`` in the fit's folder, so what the policy writes can be read as it trains.
+
+The rewrites are scored as text and re-encoded for the loss (``encode_chat``, as in SFT),
+so the loss sees exactly the tokens the reward judged; the sampled ids can differ where
+:func:`~prompt_a_video.refiner.generation.clean_refinement` removed a label or quotes.
+Rendering does not overlap sampling: on CPU both would share the same cores, and the step
+logs how its time splits (``perf/sample_s``, ``perf/score_s``, ``perf/update_s``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import time
 import zlib
+from dataclasses import dataclass
 
 import torch
 
@@ -47,9 +63,12 @@ class GRPORefiner(RefinerModule):
         loss_type: ``grpo``, ``dapo`` or ``dr_grpo``.
         scale_advantages: divide by the group's std (False: Dr. GRPO).
         temperature, top_p, max_new_tokens: sampling of the rollouts.
+        updates_per_rollout: optimizer steps per rollout (``mu``; > 1 turns on the clipped
+            ratio against the sampling policy).
         seeds: render seeds; a rewrite's reward is its mean over them (default ``[0]``).
         render_batch_size: videos per generate/score call (None: all of a step's).
         use_cache: go through the render-and-score cache.
+        table_every_n_steps: log the step's rollout as a table every this many steps (0: never).
         lr, weight_decay, warmup_steps, max_length, schedule: as the other refiner modules.
     """
 
@@ -57,9 +76,10 @@ class GRPORefiner(RefinerModule):
 
     def __init__(self, backbone: CausalLMBackbone, generator: Generator, reward: Reward, group_size: int = 4,
                  beta: float = 0.0, epsilon_low: float = 0.2, epsilon_high: float | None = None,
-                 loss_type: str = "grpo", scale_advantages: bool = True, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 128, seeds: list[int] | None = None,
-                 render_batch_size: int | None = None, use_cache: bool = True, lr: float = 1e-5,
+                 loss_type: str = "grpo", scale_advantages: bool = True, updates_per_rollout: int = 1,
+                 temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 128,
+                 seeds: list[int] | None = None, render_batch_size: int | None = None, use_cache: bool = True,
+                 table_every_n_steps: int = 10, lr: float = 1e-5,
                  weight_decay: float = 0.0, warmup_steps: int = 0, max_length: int = 512,
                  schedule: LRSchedule | None = None) -> None:
         super().__init__(backbone)
@@ -70,6 +90,10 @@ class GRPORefiner(RefinerModule):
         check_sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
         if not is_count(group_size, 2):
             raise ValueError(f"model.init_args.group_size must be an int >= 2, got {group_size!r}")
+        if not is_count(updates_per_rollout, 1):
+            raise ValueError(f"model.init_args.updates_per_rollout must be an int >= 1, got {updates_per_rollout!r}")
+        if not is_count(table_every_n_steps, 0):
+            raise ValueError(f"model.init_args.table_every_n_steps must be an int >= 0, got {table_every_n_steps!r}")
         if loss_type not in LOSS_TYPES:
             raise ValueError(f"model.init_args.loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
         if not beta >= 0:
@@ -81,6 +105,7 @@ class GRPORefiner(RefinerModule):
         self.save_hyperparameters(ignore=["generator", "reward"])
         self.generator, self.reward = generator, reward
         self._engine = None
+        self._rollout: Rollout | None = None
 
     @property
     def engine(self):
@@ -98,19 +123,21 @@ class GRPORefiner(RefinerModule):
 
     # -- rollouts ------------------------------------------------------------------------
 
-    def rollout(self, prompts: list[str]) -> tuple[list[str], list[str], torch.Tensor, dict[str, float]]:
+    def rollout(self, prompts: list[str]) -> Rollout:
         """Sample ``G`` rewrites per prompt, render and score them.
 
-        Returns ``(originals, rewrites, rewards, stats)``: ``N = len(prompts) x G`` of
-        each (a prompt's rewrites next to each other), ``rewards`` ``float [N]`` with
-        failures and floor failures at the batch's lowest reward, and the step's means.
+        Returns a :class:`Rollout` of ``N = len(prompts) x G`` rewrites (a prompt's next to
+        each other) with their rewards, failures and floor failures at the batch's lowest
+        reward, each rewrite's scores, and the step's means and timings in ``stats``.
         """
         from prompt_a_video.scoring import Item, average_over_seeds
 
         group = self.hparams.group_size
         seed = zlib.crc32(f"{self.global_step}\n{chr(10).join(prompts)}".encode()) & 0x7FFFFFFF
+        started = time.perf_counter()
         texts = self.refine(prompts, n=group, temperature=self.hparams.temperature, top_p=self.hparams.top_p,
                             max_new_tokens=self.hparams.max_new_tokens, seed=seed)
+        sampled = time.perf_counter()
         originals = [p for p in prompts for _ in range(group)]
         rewrites = [t.strip() or p for p, samples in zip(prompts, texts) for t in samples]
         items = [Item(text, original, s, str(i)) for i, (text, original) in enumerate(zip(rewrites, originals))
@@ -122,45 +149,149 @@ class GRPORefiner(RefinerModule):
         finite = [r.reward for r, ok in zip(raw, good) if ok]
         floor = min(finite) if finite else 0.0
         rewards = torch.tensor([r.reward if ok else floor for r, ok in zip(raw, good)], dtype=torch.float32)
-        stats = {"degenerate_rate": 1.0 - sum(good) / len(good)}
+        stats = {"degenerate_rate": 1.0 - sum(good) / len(good),
+                 "perf/sample_s": sampled - started, "perf/score_s": time.perf_counter() - sampled}
         for dimension in self.reward.dimensions:
             values = [r.scores.get(dimension) for r, ok in zip(raw, good) if ok]
             values = [v for v in values if v is not None and math.isfinite(v)]
             if values and dimension != "reward":
                 stats[f"reward/{dimension}"] = sum(values) / len(values)
-        return originals, rewrites, rewards, stats
+        scores = [{**r.scores, "passes_floors": r.passes_floors, "failed": r.failed} for r in raw]
+        return Rollout(originals, rewrites, rewards, stats, scores)
 
     # -- training ------------------------------------------------------------------------
 
-    def _token_logps(self, originals: list[str], rewrites: list[str]):
-        from prompt_a_video.modules.logprobs import model_token_logps
+    def on_fit_start(self) -> None:
+        if self.hparams.updates_per_rollout > 1 and self.trainer.accumulate_grad_batches > 1:
+            raise ValueError("model.init_args.updates_per_rollout > 1 with trainer.accumulate_grad_batches > 1: "
+                             "a rollout is reused across optimizer steps, so its batches cannot be accumulated; "
+                             "raise data.init_args.batch_size instead")
 
+    def _encode(self, originals: list[str], rewrites: list[str]) -> dict[str, torch.Tensor]:
         rows = [encode_chat(self.tokenizer, self.backbone.messages(o), r, self.hparams.max_length)
                 for o, r in zip(originals, rewrites)]
-        batch = {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
-        return batch, model_token_logps(self.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+        return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
+
+    def _logps(self, encoded: dict[str, torch.Tensor], entropy: bool = False):
+        from prompt_a_video.modules.logprobs import model_token_logps
+
+        return model_token_logps(self.model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"],
+                                 entropy=entropy)
+
+    def new_rollout(self, prompts: list[str]) -> Rollout:
+        """Sample, render and score a batch of prompts; the fixed log-probs it needs."""
+        started = time.perf_counter()
+        rollout = self.rollout(prompts)
+        encoded = self._encode(rollout.originals, rollout.rewrites)
+        old = ref = None
+        with torch.no_grad():
+            if self.hparams.updates_per_rollout > 1:
+                old = self._logps(encoded).logps
+            if self.hparams.beta > 0:
+                with self.model.disable_adapter():
+                    ref = self._logps(encoded).logps
+        advantages = group_advantages(rollout.rewards, self.hparams.group_size, scale=self.hparams.scale_advantages)
+        rollout.advantages, rollout.encoded = advantages.to(self.device), encoded
+        rollout.old_logps, rollout.ref_logps = old, ref
+        rollout.stats["perf/rollout_s"] = time.perf_counter() - started
+        return rollout
 
     def training_step(self, batch, batch_idx):
-        originals, rewrites, rewards, stats = self.rollout(list(batch["prompt"]))
-        advantages = group_advantages(rewards, self.hparams.group_size, scale=self.hparams.scale_advantages)
-        encoded, (logps, mask) = self._token_logps(originals, rewrites)
-        ref_logps = None
-        if self.hparams.beta > 0:
-            from prompt_a_video.modules.logprobs import model_token_logps
-
-            with torch.no_grad(), self.model.disable_adapter():
-                ref_logps, _ = model_token_logps(self.model, encoded["input_ids"], encoded["attention_mask"],
-                                                 encoded["labels"])
-        out = grpo_loss(logps, advantages.to(logps.device), mask, ref_logps=ref_logps, beta=self.hparams.beta,
-                        epsilon_low=self.hparams.epsilon_low, epsilon_high=self.hparams.epsilon_high,
-                        loss_type=self.hparams.loss_type, max_completion_length=self.hparams.max_new_tokens)
-        size = len(rewrites)
+        if self._rollout is None or self._rollout.uses >= self.hparams.updates_per_rollout:
+            self._rollout = self.new_rollout(list(batch["prompt"]))
+        rollout = self._rollout
+        fresh = rollout.uses == 0
+        rollout.uses += 1
+        started = time.perf_counter()
+        logps, mask, entropy = self._logps(rollout.encoded, entropy=True)
+        out = grpo_loss(logps, rollout.advantages, mask, old_logps=rollout.old_logps, ref_logps=rollout.ref_logps,
+                        beta=self.hparams.beta, epsilon_low=self.hparams.epsilon_low,
+                        epsilon_high=self.hparams.epsilon_high, loss_type=self.hparams.loss_type,
+                        max_completion_length=self.hparams.max_new_tokens)
+        size = len(rollout.rewrites)
+        tokens = mask.sum().clamp_min(1)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
-        self.log("train/reward", rewards.mean(), prog_bar=True, batch_size=size)
-        self.log("train/reward_std", rewards.view(-1, self.hparams.group_size).std(dim=1).mean(), batch_size=size)
+        self.log("train/reward", rollout.rewards.mean(), prog_bar=True, batch_size=size)
+        self.log("train/reward_std", rollout.rewards.view(-1, self.hparams.group_size).std(dim=1).mean(),
+                 batch_size=size)
         self.log("train/kl", out.kl.mean(), batch_size=size)
         self.log("train/clip_fraction", out.clip_fraction, batch_size=size)
+        self.log("train/entropy", entropy.sum() / tokens, batch_size=size)
         self.log("train/completion_tokens", mask.sum(dim=1).float().mean(), batch_size=size)
-        for name, value in stats.items():
-            self.log(f"train/{name}", value, batch_size=size)
+        for name, value in rollout.stats.items():
+            self.log(name if name.startswith("perf/") else f"train/{name}", value, batch_size=size)
+        if fresh and self.hparams.table_every_n_steps and self.global_step % self.hparams.table_every_n_steps == 0:
+            self.log_rollout_table(rollout)
+        self._update_started = started
         return out.loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # backward and the optimizer step ran after training_step returned
+        self.log("perf/update_s", time.perf_counter() - self._update_started, batch_size=1)
+
+    def rollout_table(self, rollout: Rollout) -> dict[str, list]:
+        """Columns of a step's rollout table: one row per rewrite."""
+        table: dict[str, list] = {"step": [self.global_step] * len(rollout.rewrites),
+                                  "original": list(rollout.originals), "rewrite": list(rollout.rewrites),
+                                  "reward": [round(float(r), 4) for r in rollout.rewards],
+                                  "advantage": [round(float(a), 4) for a in rollout.advantages]}
+        for dimension in self.reward.dimensions:
+            if dimension != "reward":
+                table[dimension] = [_rounded(s.get(dimension)) for s in rollout.scores]
+        table["passes_floors"] = [s.get("passes_floors") for s in rollout.scores]
+        return table
+
+    def log_rollout_table(self, rollout: Rollout) -> None:
+        """The rollout as an MLflow table and as lines of ``rollouts.jsonl`` (rank 0)."""
+        if self.trainer.global_rank != 0:
+            return
+        from pathlib import Path
+
+        from prompt_a_video.callbacks.mlflow_config import mlflow_loggers
+
+        table = self.rollout_table(rollout)
+        path = Path(self.trainer.default_root_dir) / "rollouts.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            for i in range(len(rollout.rewrites)):
+                out.write(json.dumps({k: v[i] for k, v in table.items()}, ensure_ascii=False) + "\n")
+        for logger in mlflow_loggers(self.trainer):
+            try:
+                logger.experiment.log_table(logger.run_id, data=table,
+                                            artifact_file=f"rollouts/step{self.global_step:06d}.json")
+            except Exception as err:  # a tracking hiccup must not end a training
+                import logging
+
+                logging.getLogger(__name__).warning("could not log the rollout table to MLflow: %s", err)
+
+
+@dataclass
+class Rollout:
+    """One step's sampled rewrites and what the loss needs of them (``N = prompts x G``).
+
+    Attributes:
+        originals, rewrites: ``N`` strings, a prompt's group next to each other.
+        rewards: ``float [N]`` (failures and floor failures at the batch's lowest).
+        stats: the step's reward means and timings, logged as ``train/...`` and ``perf/...``.
+        scores: each rewrite's scores, ``passes_floors`` and ``failed``.
+        advantages: ``float [N]`` group-relative (set by :meth:`GRPORefiner.new_rollout`).
+        encoded: the chat-encoded rewrites (``input_ids``, ``attention_mask``, ``labels`` ``[N, T]``).
+        old_logps: ``float [N, T-1]`` under the sampling policy (None: one update per rollout).
+        ref_logps: ``float [N, T-1]`` under the reference (None: ``beta = 0``).
+        uses: optimizer steps taken on it so far.
+    """
+
+    originals: list[str]
+    rewrites: list[str]
+    rewards: torch.Tensor
+    stats: dict[str, float]
+    scores: list[dict]
+    advantages: torch.Tensor | None = None
+    encoded: dict[str, torch.Tensor] | None = None
+    old_logps: torch.Tensor | None = None
+    ref_logps: torch.Tensor | None = None
+    uses: int = 0
+
+
+def _rounded(value):
+    return round(float(value), 4) if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -15,6 +15,8 @@ instead of storing them. :func:`sequence_logps` is the same sum from given logit
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from prompt_a_video.modules.chat_encoding import IGNORE_INDEX
@@ -148,8 +150,24 @@ def model_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.T
     return _per_sequence(sums, counts, average)
 
 
+class TokenLogps(NamedTuple):
+    """What :func:`model_token_logps` returns, all ``[N, T - 1]``.
+
+    Attributes:
+        logps: ``log p(labels[:, t + 1] | tokens <= t)`` (float32, 0 where ``mask`` is
+            False), with gradient to the trainable weights.
+        mask: bool, True at the labelled (scored) positions.
+        entropy: float32 entropy (nats) of the model's next-token distribution at each
+            position, without gradient; 0 where ``mask`` is False; None unless asked for.
+    """
+
+    logps: torch.Tensor
+    mask: torch.Tensor
+    entropy: torch.Tensor | None = None
+
+
 def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      labels: torch.Tensor, entropy: bool = False) -> TokenLogps:
     """Per-token log-probabilities of the labelled tokens (what token-level losses such
     as GRPO's need), through the model's own forward.
 
@@ -157,18 +175,28 @@ def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tens
         model: a transformers causal LM, optionally PEFT-wrapped.
         input_ids, attention_mask, labels: ``[N, T]``, right-padded; labels ``-100``
             where not scored.
+        entropy: also return each position's next-token entropy (from the same logits).
 
     Returns:
-        ``(token_logps, mask)``, both ``[N, T - 1]``: position ``t`` holds
-        ``log p(labels[:, t + 1] | tokens <= t)`` (float32, 0 where ``mask`` is False),
-        with gradient to the trainable weights.
+        a :class:`TokenLogps` of ``[N, T - 1]`` tensors.
     """
     out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     logits = out.logits[:, :-1]
     targets = labels[:, 1:]
     mask = targets != IGNORE_INDEX
     picked = _picked_logps(logits.reshape(-1, logits.shape[-1]), targets.clamp_min(0).reshape(-1))
-    return torch.where(mask, picked.view(targets.shape), 0.0), mask
+    token_entropy = None
+    if entropy:
+        with torch.no_grad():  # a diagnostic: one row at a time keeps the float32 softmax at [T, V]
+            rows = [_entropy(row) for row in logits]
+        token_entropy = torch.where(mask, torch.stack(rows), 0.0)
+    return TokenLogps(torch.where(mask, picked.view(targets.shape), 0.0), mask, token_entropy)
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``-sum p log p`` over the last dimension, float32: ``[..., V] -> [...]``."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
 
 
 def _logps_from_model_logits(model, input_ids, attention_mask, labels, average):

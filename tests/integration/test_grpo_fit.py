@@ -41,7 +41,8 @@ def test_grpo_steps_render_score_and_move_the_adapter(tiny_llama_dir, tmp_path, 
 
     metrics = trainer.callback_metrics
     for name in ("train/loss", "train/reward", "train/reward_std", "train/kl", "train/clip_fraction",
-                 "train/completion_tokens", "train/degenerate_rate", "train/reward/VQ", "train/reward/TVA"):
+                 "train/entropy", "train/completion_tokens", "train/degenerate_rate", "train/reward/VQ",
+                 "train/reward/TVA", "perf/sample_s", "perf/score_s", "perf/update_s"):
         assert name in metrics and math.isfinite(float(metrics[name])), name
     assert float(metrics["train/kl"]) >= 0 and float(metrics["train/clip_fraction"]) == 0.0  # one update a rollout
     moved = [n for n, p in module.model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
@@ -50,16 +51,76 @@ def test_grpo_steps_render_score_and_move_the_adapter(tiny_llama_dir, tmp_path, 
 
 def test_a_rollout_gives_each_prompt_a_group_scored_against_its_original(tiny_llama_dir, one_torch_thread):
     module = _module(tiny_llama_dir)
-    originals, rewrites, rewards, stats = module.rollout(["a cat sleeping", "a boat at sunset"])
-    assert originals == ["a cat sleeping"] * 3 + ["a boat at sunset"] * 3
-    assert len(rewrites) == 6 and all(r.strip() for r in rewrites) and rewards.shape == (6,)
-    assert torch.isfinite(rewards).all() and 0.0 <= stats["degenerate_rate"] <= 1.0
+    rollout = module.rollout(["a cat sleeping", "a boat at sunset"])
+    assert rollout.originals == ["a cat sleeping"] * 3 + ["a boat at sunset"] * 3
+    assert len(rollout.rewrites) == 6 and all(r.strip() for r in rollout.rewrites) and rollout.rewards.shape == (6,)
+    assert torch.isfinite(rollout.rewards).all() and 0.0 <= rollout.stats["degenerate_rate"] <= 1.0
+    assert len(rollout.scores) == 6 and all("TVA" in s for s in rollout.scores)
+
+
+def test_several_updates_reuse_one_rollout_with_the_clipped_ratio(tiny_llama_dir, tmp_path, one_torch_thread):
+    """updates_per_rollout=2: 4 optimizer steps sample twice; the reused steps train against
+    the sampling policy's log-probs, and each fresh rollout is written to rollouts.jsonl."""
+    import json
+
+    from lightning.pytorch import Trainer
+
+    from prompt_a_video.datamodules.prompts import PromptSetDataModule
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog running on the beach\na red car in the city\n")
+    module = _module(tiny_llama_dir, updates_per_rollout=2, table_every_n_steps=1, lr=5e-2)
+    sampled, old_given = [], []
+    rollout, loss = module.rollout, __import__("prompt_a_video.modules.grpo_loss", fromlist=["x"]).grpo_loss
+
+    def counting_rollout(batch_prompts):
+        sampled.append(list(batch_prompts))
+        return rollout(batch_prompts)
+
+    module.rollout = counting_rollout
+    import prompt_a_video.modules.grpo as grpo_module
+
+    def recording_loss(*args, **kwargs):
+        old_given.append(kwargs.get("old_logps") is not None)
+        return loss(*args, **kwargs)
+
+    original_loss = grpo_module.grpo_loss
+    grpo_module.grpo_loss = recording_loss
+    try:
+        trainer = Trainer(max_steps=4, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          enable_checkpointing=False, accelerator="cpu", devices=1, log_every_n_steps=1,
+                          default_root_dir=str(tmp_path / "fit"))
+        trainer.fit(module, PromptSetDataModule(str(prompts), batch_size=1))
+    finally:
+        grpo_module.grpo_loss = original_loss
+    assert len(sampled) == 2 and old_given == [True] * 4
+    assert math.isfinite(float(trainer.callback_metrics["train/entropy"]))
+    assert float(trainer.callback_metrics["train/entropy"]) > 0
+    rows = [json.loads(line) for line in (tmp_path / "fit" / "rollouts.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 0, 0, 2, 2, 2]
+    assert {"original", "rewrite", "reward", "advantage", "TVA", "passes_floors"} <= set(rows[0])
+    assert rows[0]["original"] == sampled[0][0] and all(r["rewrite"] for r in rows)
+
+
+def test_reused_rollouts_cannot_be_accumulated(tiny_llama_dir, tmp_path):
+    from lightning.pytorch import Trainer
+
+    from prompt_a_video.datamodules.prompts import PromptSetDataModule
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog running on the beach\n")
+    trainer = Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      enable_checkpointing=False, accelerator="cpu", devices=1, accumulate_grad_batches=2)
+    with pytest.raises(ValueError, match="updates_per_rollout > 1 with trainer.accumulate_grad_batches > 1"):
+        trainer.fit(_module(tiny_llama_dir, updates_per_rollout=2), PromptSetDataModule(str(prompts), batch_size=1))
 
 
 @pytest.mark.parametrize("setting, value, said", [
     ("group_size", 1, "group_size must be an int >= 2, got 1"),
     ("loss_type", "ppo", "loss_type must be one of"),
     ("beta", -0.1, "beta must be >= 0"),
+    ("updates_per_rollout", 0, "updates_per_rollout must be an int >= 1, got 0"),
+    ("table_every_n_steps", -1, "table_every_n_steps must be an int >= 0, got -1"),
     ("temperature", -1.0, "temperature must be a number >= 0"),
 ])
 def test_bad_settings_fail_at_construction(tiny_llama_dir, setting, value, said):
