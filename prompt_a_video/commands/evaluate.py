@@ -43,6 +43,8 @@ def evaluate(
     pairs: dict | None = None,
     dpo: dict | None = None,
     dpo_rounds: int | None = None,
+    grpo: dict | None = None,
+    alignment: str = "dpo",
     record: StageRun | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Compare rewrite methods (original, heuristic, zero-shot, sft, dpo, your refiners).
@@ -72,20 +74,26 @@ def evaluate(
         pairs: (a pipeline YAML's section; not used here)
         dpo: (a pipeline YAML's section; not used here)
         dpo_rounds: (a pipeline YAML's section; not used here)
+        grpo: (a pipeline YAML's section; not used here)
+        alignment: (a pipeline YAML's setting: which of dpo and grpo its --workdir must hold)
     """
     from prompt_a_video.output_lock import output_lock
 
     with output_lock(out, "--out"):  # a second evaluate on the same folder is refused
         return evaluate_refiners(generator, reward, out, workdir=workdir, prompts=prompts, refiner=refiner,
                                  evaluation=evaluation, experiment=experiment, tracking_uri=tracking_uri,
-                                 trainer=trainer, record=record, expected=trained_by_the_yaml(sft, dpo, dpo_rounds))
+                                 trainer=trainer, record=record, expected=trained_by_the_yaml(sft, dpo, dpo_rounds, grpo, alignment))
 
 
-def trained_by_the_yaml(sft: dict | None, dpo: dict | None, dpo_rounds: int | None) -> tuple[str, ...]:
-    """The refiners a pipeline YAML trains, which its --workdir must hold: ``sft``, and
-    ``dpo`` when it has a DPO section and rounds. A YAML with neither (an evaluation-only
-    config) expects none."""
-    return (("sft",) if sft else ()) + (("dpo",) if dpo and (dpo_rounds is None or dpo_rounds > 0) else ())
+def trained_by_the_yaml(sft: dict | None, dpo: dict | None, dpo_rounds: int | None, grpo: dict | None = None,
+                        alignment: str = "dpo") -> tuple[str, ...]:
+    """The refiners a pipeline YAML trains, which its --workdir must hold: ``sft``;
+    ``dpo`` when it has a DPO section and rounds and its alignment is ``dpo`` or
+    ``dpo+grpo``; ``grpo`` when the alignment has it and a GRPO section. A YAML with none
+    (an evaluation-only config) expects none."""
+    runs_dpo = "dpo" in alignment and bool(dpo) and (dpo_rounds is None or dpo_rounds > 0)
+    runs_grpo = "grpo" in alignment and bool(grpo)
+    return (("sft",) if sft else ()) + (("dpo",) if runs_dpo else ()) + (("grpo",) if runs_grpo else ())
 
 
 evaluate.repeatable = ("--refiner",)  # `--refiner a=DIR --refiner b=DIR` (commands/runner.py)

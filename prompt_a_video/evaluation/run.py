@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def pipeline_refiners(workdir: str | Path | None, expected: tuple[str, ...] = ()) -> dict[str, str]:
-    """The refiners a pipeline finished in ``workdir``: ``sft`` and ``dpo`` (one round) or
-    ``dpo-r1``, ``dpo-r2``... (several), name -> export folder.
+    """The refiners a pipeline finished in ``workdir``: ``sft``, ``dpo`` (one round) or
+    ``dpo-r1``, ``dpo-r2``... (several), and ``grpo``, name -> export folder.
 
     Args:
         workdir: a `pav pipeline` work directory (None: no refiners).
-        expected: the trained methods its YAML makes (``sft``, ``dpo``: any round); one
+        expected: the trained methods its YAML makes (``sft``, ``dpo``: any round, ``grpo``); one
             without a finished stage is an error, not a quieter comparison.
     """
     if workdir is None:
@@ -42,7 +42,9 @@ def pipeline_refiners(workdir: str | Path | None, expected: tuple[str, ...] = ()
     found: dict[str, str] = {}
     status: dict[str, str] = {}
     rounds = sorted((p for p in root.glob("dpo-r*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
-    for name, folder in [("sft", root / "sft"), *((p.name, p) for p in rounds)]:
+    for name, folder in [("sft", root / "sft"), *((p.name, p) for p in rounds), ("grpo", root / "grpo")]:
+        if name == "grpo" and not folder.is_dir():
+            continue
         state_file = folder / "stage.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
         status[name] = state.get("status", "not started")

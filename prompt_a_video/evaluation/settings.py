@@ -11,7 +11,7 @@ from prompt_a_video.evaluation.methods import RewriteMethod
 
 log = logging.getLogger(__name__)
 
-BUILTIN_METHODS = ("original", "heuristic", "zero-shot", "sft", "dpo")
+BUILTIN_METHODS = ("original", "heuristic", "zero-shot", "sft", "dpo", "grpo")
 
 
 @dataclass
@@ -29,8 +29,8 @@ class EvaluationSettings:
             for each prompt.
         methods: built-in methods to compare, in table order: ``original``,
             ``heuristic``, ``zero-shot``, ``sft``, ``dpo`` (every DPO round the work
-            directory holds). A trained method missing from the work directory is left
-            out with a warning.
+            directory holds), ``grpo``. A trained method missing from the work directory
+            is left out with a note.
         zero_shot_model: the instruct LLM of ``zero-shot`` (asset, folder or hub id);
             default: the base model the SFT refiner was trained from.
         extra_methods: more methods by name, each a

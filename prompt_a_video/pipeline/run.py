@@ -15,7 +15,13 @@ Stages, each a folder of WORKDIR and an MLflow run nested under the pipeline's r
 3. ``pairs-r1/``  the SFT refiner's samples, rendered and scored -> ``pairs.jsonl``
 4. ``dpo-r1/``    `pav fit` of the ``dpo`` section: a fresh LoRA on the merged SFT model
                   -> ``refiner/``; rounds 2.. repeat 3-4 from the previous round's refiner
-5. ``evaluate/<set>/``  every method on every prompt set -> ``metrics.json``, ``report.html``
+5. ``grpo/``      `pav fit` of the ``grpo`` section (online RL against the pipeline's own
+                  generator and reward): a fresh LoRA on the merged SFT model
+                  (``alignment: grpo``) or on the last DPO round's (``dpo+grpo``) -> ``refiner/``
+6. ``evaluate/<set>/``  every method on every prompt set -> ``metrics.json``, ``report.html``
+
+``alignment`` chooses the stages after SFT: ``dpo`` (3-4; the default), ``grpo`` (5 only)
+or ``dpo+grpo`` (3-4, then 5).
 
 A stage whose ``stage.json`` records the same key (its settings, components and upstream
 keys) as ``done`` is skipped, so a crashed or extended pipeline resumes: evolution and
@@ -36,6 +42,8 @@ from prompt_a_video.rewards.base import Reward
 from prompt_a_video.tracking import StageRun
 
 log = logging.getLogger(__name__)
+
+ALIGNMENTS = ("dpo", "grpo", "dpo+grpo")
 
 # Arguments of the stages' library functions the pipeline sets itself (not settable in a section).
 _WIRED = {
@@ -79,12 +87,14 @@ def run_pipeline(
     evolve: dict[str, Any] | None = None,
     pairs: dict[str, Any] | None = None,
     dpo_rounds: int = 1,
+    grpo: dict[str, Any] | None = None,
+    alignment: str = "dpo",
     evaluation: EvaluationSettings | None = None,
     experiment: str = "pipeline",
     tracking_uri: str | None = None,
     record: StageRun | None = None,
 ) -> dict[str, Any]:
-    """Run the method end to end: evolve -> SFT -> pairs -> DPO (rounds) -> evaluate.
+    """Run the method end to end: evolve -> SFT -> pairs -> DPO (rounds) and/or GRPO -> evaluate.
 
     Args:
         generator: the text-to-video backbone every stage renders with, by class_path.
@@ -101,6 +111,11 @@ def run_pipeline(
         evolve: options of `pav evolve` (iterations, proposals_per_iteration, seeds, limit...).
         pairs: options of `pav pairs` (prompts, n, seeds, rule, limit...).
         dpo_rounds: DPO rounds (iterated DPO: round r samples pairs from round r-1's refiner).
+        grpo: the GRPO fit (``config: experiments/grpo/smollm2-cpu.yaml`` plus overrides); the
+            policy (the merged SFT or last DPO refiner) is wired in as
+            ``model.init_args.backbone.model``, and the pipeline's ``generator`` and
+            ``reward`` as the module's, so it trains against what the evaluation scores.
+        alignment: what follows SFT: ``dpo``, ``grpo`` or ``dpo+grpo`` (GRPO from the DPO refiner).
         evaluation: the evaluation settings (prompt sets, seeds, methods); null: skip it.
         experiment: MLflow experiment of the pipeline and its stages.
         tracking_uri: MLflow store (default sqlite:///mlruns.db here, or $MLFLOW_TRACKING_URI).
@@ -122,16 +137,21 @@ def run_pipeline(
     # validation need the plain data.
     record = record or StageRun()
     written = record.config
-    evolve, sft, pairs, dpo = (written.get(name, value) for name, value in
-                               (("evolve", evolve), ("sft", sft), ("pairs", pairs), ("dpo", dpo)))
+    evolve, sft, pairs, dpo, grpo = (written.get(name, value) for name, value in
+                                     (("evolve", evolve), ("sft", sft), ("pairs", pairs), ("dpo", dpo),
+                                      ("grpo", grpo)))
     if dpo_rounds < 0:
         raise ValueError(f"pipeline: dpo_rounds must be >= 0, got {dpo_rounds}")
+    runs_dpo, runs_grpo = check_alignment(alignment, dpo, dpo_rounds, grpo)
+    if runs_grpo and not {"generator", "reward"} <= set(written):
+        raise ValueError("pipeline: the grpo stage needs the pipeline's generator and reward as written "
+                         "(run it through `pav pipeline -c YAML`)")
     root = Path(workdir).resolve()  # stages hand each other absolute paths (fit runs read them)
     # Validate every section before hours of work start, and before anything is written.
     evolve_options = section_options(evolve_prompts, evolve, "evolve")
     check_evolve_settings(generator, reward, operator, evolve_options)
-    pairs_options = section_options(sample_pairs, pairs, "pairs") if dpo and dpo_rounds else {}
-    if dpo and dpo_rounds:
+    pairs_options = section_options(sample_pairs, pairs, "pairs") if runs_dpo else {}
+    if runs_dpo:
         check_pairs_settings(reward, pairs_options)
     if evaluation is not None:
         from prompt_a_video.evaluation.run import check_prompt_sets
@@ -139,12 +159,15 @@ def run_pipeline(
         check_prompt_sets(evaluation)  # hours before the evaluation stage reads them
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
     sft_identity = fit_fingerprint(sft, "sft")
-    dpo_identity = fit_fingerprint(dpo, "dpo") if dpo and dpo_rounds else None
+    dpo_identity = fit_fingerprint(dpo, "dpo") if runs_dpo else None
+    grpo_identity = fit_fingerprint(grpo, "grpo") if runs_grpo else None
     check_fit_section(sft, "sft", {"data": {"init_args": {"pools": [str(root / "evolve" / "pool.jsonl")]}}})
     if dpo_identity is not None:
         check_fit_section(dpo, "dpo", {"model": {"init_args": {"backbone": {"model": str(root / "sft" / "refiner")},
                                                                "sft_adapter": None}},
                                        "data": {"init_args": {"pairs": [str(root / "pairs-r1" / "pairs.jsonl")]}}})
+    if grpo_identity is not None:
+        check_fit_section(grpo, "grpo", _grpo_wiring(str(root / "sft" / "refiner"), written))
     root.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     limit = getattr(generator, "prompt_token_limit", None)
@@ -190,7 +213,7 @@ def run_pipeline(
             lambda folder: _fit("sft", sft, folder, {"data": {"init_args": {"pools": [evolved["pool"]]}}},
                                 experiment, tracking_uri, target))
         trained = {"sft": previous["refiner"]}
-        for r in range(1, (dpo_rounds if dpo else 0) + 1):
+        for r in range(1, (dpo_rounds if runs_dpo else 0) + 1):
             refiner = previous["refiner"]
 
             def run_pairs(folder: Path, refiner=refiner) -> dict[str, Any]:
@@ -215,6 +238,12 @@ def run_pipeline(
             trained[f"dpo-r{r}"] = previous["refiner"]
         if dpo_rounds == 1 and "dpo-r1" in trained:
             trained["dpo"] = trained.pop("dpo-r1")
+        if runs_grpo:
+            wiring = _grpo_wiring(previous["refiner"], written)
+            previous_key, previous = stage(
+                "grpo", {**components, "fit": grpo_identity, "upstream": previous_key},
+                lambda folder: _fit("grpo", grpo, folder, wiring, experiment, tracking_uri, target))
+            trained["grpo"] = previous["refiner"]
 
         if evaluation is not None:
             from prompt_a_video.evaluation.run import base_model_of, run_evaluations
@@ -237,6 +266,31 @@ def run_pipeline(
                 print(f"pipeline: report ({name}): {outputs['report']}", flush=True)
     print(f"pipeline: done -> {root}", flush=True)
     return results
+
+
+def check_alignment(alignment: str, dpo: dict | None, dpo_rounds: int, grpo: dict | None) -> tuple[bool, bool]:
+    """Which alignment stages run: ``(dpo, grpo)``; a setting that cannot run is an error.
+
+    ``dpo`` without a ``dpo`` section (or with ``dpo_rounds: 0``) stops after SFT, as it
+    always has; ``grpo`` and ``dpo+grpo`` need their sections.
+    """
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"pipeline: alignment must be one of {', '.join(ALIGNMENTS)}, got {alignment!r}")
+    runs_dpo = alignment != "grpo" and bool(dpo) and dpo_rounds > 0
+    runs_grpo = "grpo" in alignment
+    if runs_grpo and not grpo:
+        raise ValueError(f"pipeline: alignment {alignment} needs a grpo section, e.g. "
+                         "grpo: {config: experiments/grpo/smollm2-cpu.yaml}")
+    if alignment == "dpo+grpo" and not runs_dpo:
+        raise ValueError("pipeline: alignment dpo+grpo needs a dpo section and dpo_rounds >= 1 (or alignment: grpo)")
+    return runs_dpo, runs_grpo
+
+
+def _grpo_wiring(refiner: str, written: dict[str, Any]) -> dict[str, Any]:
+    """The GRPO fit's policy (the previous refiner, merged) and its generator and reward
+    (the pipeline's own, as written)."""
+    return {"model": {"init_args": {"backbone": {"model": str(Path(refiner) / "merged")},
+                                    "generator": written.get("generator"), "reward": written.get("reward")}}}
 
 
 def evaluation_identity(settings: EvaluationSettings) -> dict[str, Any]:

@@ -167,3 +167,61 @@ def test_pipeline_rejects_a_wired_or_unknown_option_before_any_work(project, cap
         assert main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"]) == 2
         assert said.split("pav pairs: ")[-1] in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (project / "wd").exists() and not (project / "mlruns.db").exists()
+
+
+GRPO_SECTION = """
+grpo:
+  config: {root}/experiments/grpo/smollm2-cpu.yaml
+  trainer: {{max_steps: 2, enable_progress_bar: false}}
+  model: {{init_args: {{group_size: 2, max_new_tokens: 12, max_length: 256, table_every_n_steps: 1}}}}
+  data: {{init_args: {{prompts: dpo.txt, batch_size: 1}}}}
+"""
+
+
+def test_dpo_then_grpo_trains_on_the_dpo_refiner_against_the_pipelines_reward_and_is_evaluated(project, capsys):
+    text = (project / "pipeline.yaml").read_text() + GRPO_SECTION.format(root=ROOT) + "alignment: dpo+grpo\n"
+    (project / "grpo.yaml").write_text(text)
+    assert main(["pipeline", "-c", "grpo.yaml", "--workdir", "wd"]) == 0
+    wd = project / "wd"
+    for stage in ("sft", "pairs-r1", "dpo-r1", "grpo", "evaluate"):
+        assert json.loads((wd / stage / "stage.json").read_text())["status"] == "done", stage
+    import yaml
+
+    overrides = yaml.safe_load((wd / "grpo" / "overrides.yaml").read_text())
+    module = overrides["model"]["init_args"]
+    assert module["backbone"]["model"] == str(wd / "dpo-r1" / "refiner" / "merged")
+    # the pipeline's backbone (8 frames of 32x32) and reward, not the recipe's (16 frames of 64x64)
+    assert module["generator"]["init_args"]["num_frames"] == 8 and module["generator"]["init_args"]["width"] == 32
+    assert [m["class_path"].rsplit(".", 1)[1] for m in module["reward"]["init_args"]["members"]] == [
+        "VisualQualityReward", "TemporalConsistencyReward", "DynamicDegreeReward", "SceneAlignmentReward"]
+    assert (wd / "grpo" / "refiner" / "merged" / "config.json").is_file()
+    rows = [json.loads(line) for line in (wd / "grpo" / "rollouts.jsonl").read_text().splitlines()]
+    assert {r["original"] for r in rows} <= set(DPO) and {r["step"] for r in rows} == {0, 1}
+    metrics = json.loads((wd / "evaluate" / "in-domain" / "metrics.json").read_text())
+    assert list(metrics["methods"]) == ["original", "heuristic", "zero-shot", "sft", "dpo", "grpo"]
+    capsys.readouterr()
+
+    # `pav evaluate --workdir` on the same YAML finds the grpo refiner, and wants it
+    assert main(["evaluate", "-c", "grpo.yaml", "--workdir", "wd", "--out", "again"]) == 0
+    assert "grpo" in json.loads((project / "again" / "in-domain" / "metrics.json").read_text())["methods"]
+    import shutil
+
+    shutil.rmtree(wd / "grpo")
+    assert main(["evaluate", "-c", "grpo.yaml", "--workdir", "wd", "--out", "again2"]) == 2
+    assert "the YAML trains grpo, but the work directory has no finished grpo refiner" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alignment, sections, said", [
+    ("ppo", "", "pipeline: alignment must be one of dpo, grpo, dpo+grpo, got 'ppo'"),
+    ("grpo", "", "pipeline: alignment grpo needs a grpo section"),
+    ("dpo+grpo", "dpo: null\n", "pipeline: alignment dpo+grpo needs a dpo section"),
+])
+def test_an_alignment_that_cannot_run_fails_before_any_work(project, capsys, alignment, sections, said):
+    text = (project / "pipeline.yaml").read_text()
+    if sections:
+        text = text.split("\ndpo:")[0] + "\n" + sections + "evaluation:" + text.split("\nevaluation:")[1]
+    (project / "bad.yaml").write_text(text + GRPO_SECTION.format(root=ROOT) * (alignment == "dpo+grpo")
+                                      + f"alignment: {alignment}\n")
+    assert main(["pipeline", "-c", "bad.yaml", "--workdir", "wd"]) == 2
+    assert said in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (project / "wd").exists()
