@@ -126,3 +126,49 @@ def test_reused_rollouts_cannot_be_accumulated(tiny_llama_dir, tmp_path):
 def test_bad_settings_fail_at_construction(tiny_llama_dir, setting, value, said):
     with pytest.raises(ValueError, match=said):
         _module(tiny_llama_dir, **{setting: value})
+
+
+def test_a_grpo_fit_killed_with_sigkill_continues_its_mlflow_run_from_last_ckpt(tiny_llama_dir, tmp_path):
+    """kill -9 mid-run (no handler runs): `pav fit --ckpt_path last.ckpt` continues the same
+    MLflow run from the step the checkpoint holds, and the run ends FINISHED."""
+    import signal
+    import subprocess
+
+    import torch
+
+    from tests.integration.test_stop_on_signal import PAV, ROOT, _env, _metric_rows, _runs, _start_and_signal
+
+    (tmp_path / "prompts.txt").write_text("a dog running on the beach\na red car in the city\n")
+
+    def args(max_steps: int, *extra: str) -> list[str]:
+        return [*PAV, "fit", "-c", str(ROOT / "experiments/grpo/smollm2-cpu.yaml"),
+                "--model.init_args.backbone.model", str(tiny_llama_dir), "--model.init_args.group_size", "2",
+                "--model.init_args.max_new_tokens", "8", "--model.init_args.max_length", "256",
+                "--model.init_args.generator.init_args.num_frames", "4",
+                "--model.init_args.generator.init_args.height", "32", "--model.init_args.generator.init_args.width",
+                "32", "--data.init_args.prompts", "prompts.txt", "--data.init_args.batch_size", "1",
+                "--trainer.max_steps", str(max_steps), "--trainer.enable_progress_bar", "false",
+                "--trainer.enable_model_summary", "false", *extra]
+
+    def last_checkpoint():
+        found = list((tmp_path / "runs").rglob("last.ckpt")) if (tmp_path / "runs").is_dir() else []
+        return found[0] if found else None
+
+    db = tmp_path / "mlruns.db"
+    # two steps past the step-5 checkpoint, so last.ckpt is whole when the kill lands
+    code, _, err = _start_and_signal(args(100_000), tmp_path, lambda: _metric_rows(db, "train/reward") >= 7,
+                                     signal.SIGKILL)
+    assert code == -signal.SIGKILL, err
+    [run] = _runs(db)
+    assert run["status"] == "RUNNING"  # nothing ran to close it
+    checkpoint = last_checkpoint()
+    at = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    assert at >= 5 and at % 5 == 0
+    resumed = subprocess.run(args(at + 2, "--ckpt_path", str(checkpoint)), cwd=tmp_path, env=_env(tmp_path),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _runs(db) == [{**run, "status": "FINISHED"}]
+    from mlflow.tracking import MlflowClient
+
+    steps = [m.step for m in MlflowClient(f"sqlite:///{db}").get_metric_history(run["id"], "train/reward")]
+    assert max(steps) == at + 1 and at in steps
