@@ -78,10 +78,10 @@ def _tiny_model_dir(tmp: str) -> str:
     return str(_kit().save_tiny_causal_lm(Path(tmp) / "tiny-llama", "llama", seed=0))
 
 
-def _spawn(script: str, side: str, args, model_path: str) -> dict:
+def _spawn(script: str, side: str, args, model_path: str, extra_argv: tuple[str, ...] = ()) -> dict:
     cmd = [sys.executable, script, "--side", side, "--model-path", model_path, "--steps", str(args.steps),
            "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-           "--max-length", str(args.max_length), "--examples", str(args.examples)]
+           "--max-length", str(args.max_length), "--examples", str(args.examples), *extra_argv]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -90,11 +90,14 @@ def _spawn(script: str, side: str, args, model_path: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def compare(script: str, args, setup: str, unit: str, describe_run=None) -> None:
+def compare(script: str, args, setup: str, unit: str, describe_run=None, extra_argv: tuple[str, ...] = (),
+            summarize=None) -> None:
     """Alternate the two sides ``args.repeats`` times; print the runs, medians and the ratio line.
 
     ``setup`` describes what both sides train; ``describe_run`` may return an extra line
-    about one run.
+    about one run; ``extra_argv`` goes to every side's command line (a script's own
+    options); ``summarize`` may return lines about all the runs (``{"ours": [...], "trl":
+    [...]}``), printed before the ratio line.
     """
     import tempfile
 
@@ -112,7 +115,7 @@ def compare(script: str, args, setup: str, unit: str, describe_run=None) -> None
         runs = {"ours": [], "trl": []}
         for i in range(args.repeats):
             for side in ("ours", "trl"):
-                r = _spawn(script, side, args, model_path)
+                r = _spawn(script, side, args, model_path, tuple(extra_argv))
                 runs[side].append(r)
                 print(f"  run {i + 1} {side:4s}: {r['samples_per_s']:8.2f} {unit}/s  peak RSS "
                       f"{r['peak_rss_mb']:7.1f} MB (before training {r['rss_before_mb']:7.1f} MB)  "
@@ -125,6 +128,8 @@ def compare(script: str, args, setup: str, unit: str, describe_run=None) -> None
     for s in ("ours", "trl"):
         print(f"{s:4s} median: {med[s]['samples_per_s']:.2f} {unit}/s, peak RSS {med[s]['peak_rss_mb']:.1f} MB")
     print(f"first-step loss agreement (<= 1e-4): {'OK' if diff <= 1e-4 else 'MISMATCH'}")
+    for line in (summarize(runs) if summarize else ()):
+        print(line)
     print(f"throughput_ratio={med['ours']['samples_per_s'] / med['trl']['samples_per_s']:.3f} "
           f"memory_ratio={med['ours']['peak_rss_mb'] / med['trl']['peak_rss_mb']:.3f} first_loss_abs_diff={diff:.3e}")
 
