@@ -91,8 +91,9 @@ def trained_by_the_yaml(sft: dict | None, dpo: dict | None, dpo_rounds: int | No
     ``dpo`` when it has a DPO section and rounds and its alignment is ``dpo`` or
     ``dpo+grpo``; ``grpo`` when the alignment has it and a GRPO section. A YAML with none
     (an evaluation-only config) expects none."""
-    runs_dpo = "dpo" in alignment and bool(dpo) and (dpo_rounds is None or dpo_rounds > 0)
-    runs_grpo = "grpo" in alignment and bool(grpo)
+    from prompt_a_video.pipeline.run import alignment_stages
+
+    runs_dpo, runs_grpo = alignment_stages(alignment, dpo, dpo_rounds, grpo)
     return (("sft",) if sft else ()) + (("dpo",) if runs_dpo else ()) + (("grpo",) if runs_grpo else ())
 
 

@@ -43,8 +43,6 @@ def pipeline_refiners(workdir: str | Path | None, expected: tuple[str, ...] = ()
     status: dict[str, str] = {}
     rounds = sorted((p for p in root.glob("dpo-r*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
     for name, folder in [("sft", root / "sft"), *((p.name, p) for p in rounds), ("grpo", root / "grpo")]:
-        if name == "grpo" and not folder.is_dir():
-            continue
         state_file = folder / "stage.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
         status[name] = state.get("status", "not started")

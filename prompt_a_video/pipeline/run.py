@@ -276,14 +276,22 @@ def check_alignment(alignment: str, dpo: dict | None, dpo_rounds: int, grpo: dic
     """
     if alignment not in ALIGNMENTS:
         raise ValueError(f"pipeline: alignment must be one of {', '.join(ALIGNMENTS)}, got {alignment!r}")
-    runs_dpo = alignment != "grpo" and bool(dpo) and dpo_rounds > 0
-    runs_grpo = "grpo" in alignment
-    if runs_grpo and not grpo:
+    runs_dpo, runs_grpo = alignment_stages(alignment, dpo, dpo_rounds, grpo)
+    if "grpo" in alignment and not runs_grpo:
         raise ValueError(f"pipeline: alignment {alignment} needs a grpo section, e.g. "
                          "grpo: {config: experiments/grpo/smollm2-cpu.yaml}")
     if alignment == "dpo+grpo" and not runs_dpo:
         raise ValueError("pipeline: alignment dpo+grpo needs a dpo section and dpo_rounds >= 1 (or alignment: grpo)")
     return runs_dpo, runs_grpo
+
+
+def alignment_stages(alignment: str, dpo: dict | None, dpo_rounds: int | None, grpo: dict | None
+                     ) -> tuple[bool, bool]:
+    """Which alignment stages a pipeline YAML runs, ``(dpo, grpo)``: each needs its name in
+    ``alignment`` and its section (DPO also rounds; None: the default, 1). What the
+    pipeline runs and what `pav evaluate --workdir` expects to find."""
+    runs_dpo = "dpo" in alignment and bool(dpo) and (dpo_rounds is None or dpo_rounds > 0)
+    return runs_dpo, "grpo" in alignment and bool(grpo)
 
 
 def _grpo_wiring(refiner: str, written: dict[str, Any]) -> dict[str, Any]:
