@@ -138,16 +138,26 @@ def model_sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.T
     if getattr(model.config, "model_type", None) not in HIDDEN_STATE_MODEL_TYPES or not mask.any():
         return _logps_from_model_logits(model, input_ids, attention_mask, labels, average)
     counts = mask.sum(-1)
-    # Positions after the last predicting one change nothing before them (causal): skip them.
-    width = int(mask.any(0).nonzero().max()) + 1
-    mask = mask[:, :width]
-    hidden = model.get_decoder()(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
-                                 use_cache=False).last_hidden_state  # [N, width, H]
-    token_logps = labelled_token_logps(hidden[mask], model.get_output_embeddings(),
-                                       labels[:, 1:width + 1][mask], chunk_logits)  # [M]
+    hidden, targets = _labelled_hidden(model, input_ids, attention_mask, labels, mask)
+    token_logps = labelled_token_logps(hidden, model.get_output_embeddings(), targets, chunk_logits)  # [M]
     rows = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)[mask]
     sums = torch.zeros(mask.shape[0], dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
     return _per_sequence(sums, counts, average)
+
+
+def _labelled_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder's final hidden states at the positions that predict a labelled token.
+
+    ``mask`` is ``labels[:, 1:] != IGNORE_INDEX`` (``[N, T-1]``, at least one True).
+    Returns ``(hidden [M, H], targets [M])``, ``M = mask.sum()``, in ``mask``'s row-major order.
+    """
+    # Positions after the last predicting one change nothing before them (causal): skip them.
+    width = int(mask.any(0).nonzero().max()) + 1
+    hidden = model.get_decoder()(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
+                                 use_cache=False).last_hidden_state  # [N, width, H]
+    kept = mask[:, :width]
+    return hidden[kept], labels[:, 1:width + 1][kept]
 
 
 class TokenLogps(NamedTuple):
@@ -169,7 +179,9 @@ class TokenLogps(NamedTuple):
 def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       labels: torch.Tensor, entropy: bool = False) -> TokenLogps:
     """Per-token log-probabilities of the labelled tokens (what token-level losses such
-    as GRPO's need), through the model's own forward.
+    as GRPO's need): the same path as :func:`model_sequence_logps` (only the answer
+    positions through the LM head, in checkpointed chunks), or the model's own forward for
+    the model types outside ``HIDDEN_STATE_MODEL_TYPES``.
 
     Args:
         model: a transformers causal LM, optionally PEFT-wrapped.
@@ -180,17 +192,32 @@ def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     Returns:
         a :class:`TokenLogps` of ``[N, T - 1]`` tensors.
     """
-    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-    logits = out.logits[:, :-1]
-    targets = labels[:, 1:]
-    mask = targets != IGNORE_INDEX
-    picked = _picked_logps(logits.reshape(-1, logits.shape[-1]), targets.clamp_min(0).reshape(-1))
+    mask = labels[:, 1:] != IGNORE_INDEX
+    if getattr(model.config, "model_type", None) not in HIDDEN_STATE_MODEL_TYPES or not mask.any():
+        return _token_logps_from_model_logits(model, input_ids, attention_mask, labels, mask, entropy)
+    # Only the answer positions go through the LM head, in checkpointed chunks (module doc).
+    hidden, targets = _labelled_hidden(model, input_ids, attention_mask, labels, mask)
+    head = model.get_output_embeddings()
+    picked = labelled_token_logps(hidden, head, targets)  # [M]
     token_entropy = None
     if entropy:
-        with torch.no_grad():  # a diagnostic: one row at a time keeps the float32 softmax at [T, V]
-            rows = [_entropy(row) for row in logits]
-        token_entropy = torch.where(mask, torch.stack(rows), 0.0)
-    return TokenLogps(torch.where(mask, picked.view(targets.shape), 0.0), mask, token_entropy)
+        with torch.no_grad():  # a diagnostic: the head again, a chunk of rows at a time
+            rows = max(1, CHUNK_LOGITS // _vocab_size(head))
+            token_entropy = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device).masked_scatter(
+                mask, torch.cat([_entropy(head(hidden[lo:lo + rows])) for lo in range(0, hidden.shape[0], rows)]))
+    zeros = torch.zeros(mask.shape, dtype=picked.dtype, device=picked.device)
+    return TokenLogps(zeros.masked_scatter(mask, picked), mask, token_entropy)
+
+
+def _token_logps_from_model_logits(model, input_ids, attention_mask, labels, mask, entropy):
+    """:func:`model_token_logps` through the model's own forward (any post-head transform included)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
+    picked = _picked_logps(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].clamp_min(0).reshape(-1))
+    token_entropy = None
+    if entropy:
+        with torch.no_grad():  # one row at a time keeps the float32 softmax at [T, V]
+            token_entropy = torch.where(mask, torch.stack([_entropy(row) for row in logits]), 0.0)
+    return TokenLogps(torch.where(mask, picked.view(mask.shape), 0.0), mask, token_entropy)
 
 
 def _entropy(logits: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from prompt_a_video.modules.logprobs import (
     HIDDEN_STATE_MODEL_TYPES,
     labelled_token_logps,
     model_sequence_logps,
+    model_token_logps,
     sequence_logps,
 )
 from tests.kit.tiny_lm import tiny_lm_of_type, with_random_lora
@@ -165,3 +166,35 @@ def test_sft_loss_equals_the_models_own_loss(tiny_llama_dir):
     with torch.no_grad():
         expected = module.model(**module.encode(batch["prompt"], batch["target"])).loss
         assert module._loss(batch).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def _token_reference(model, ids, mask, labels):
+    """Per-token log-probs and entropies from the model's full logits, ``[N, T-1]`` each."""
+    logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), dim=-1)
+    scored = labels[:, 1:] != -100
+    picked = logp.gather(-1, labels[:, 1:].clamp_min(0).unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    return torch.where(scored, picked, 0.0), scored, torch.where(scored, entropy, 0.0).detach()
+
+
+@pytest.mark.parametrize("model_type, extra", [("llama", {}), ("granite", {"logits_scaling": 4.0})])
+def test_token_logps_and_entropy_equal_the_models_own_with_their_gradients(model_type, extra):
+    """GRPO's per-token log-probs: the hidden-state path (llama) and the model's own
+    forward (granite, scaled logits) both give the full logits' numbers and gradients."""
+    model = with_random_lora(_tiny(model_type, seed=4, **extra))
+    ids, mask, labels = _batch(4)
+    weights = torch.linspace(-1.0, 2.0, ids.shape[1] - 1)  # a loss that weighs positions differently
+    expected, scored, expected_entropy = _token_reference(model, ids, mask, labels)
+    (expected * weights).sum().backward()
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected_grads = {n: p.grad.clone() for n, p in lora.items()}
+    model.zero_grad()
+    out = model_token_logps(model, ids, mask, labels, entropy=True)
+    (out.logps * weights).sum().backward()
+    assert torch.equal(out.mask, scored)
+    assert torch.allclose(out.logps, expected, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(out.entropy, expected_entropy, rtol=1e-5, atol=1e-5)
+    assert (out.entropy[scored] > 0).all() and not out.entropy.requires_grad
+    for name, param in lora.items():
+        assert torch.allclose(param.grad, expected_grads[name], rtol=1e-4, atol=1e-6), name
+    assert model_token_logps(model, ids, mask, labels).entropy is None
