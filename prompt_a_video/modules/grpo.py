@@ -23,8 +23,10 @@ advantage) goes to the MLflow run as a table (``rollouts/step000010.json``) and 
 ``rollouts.jsonl`` in the fit's folder, so what the policy writes can be read as it trains.
 
 The rewrites are scored as text and re-encoded for the loss (``encode_chat``, as in SFT),
-so the loss sees exactly the tokens the reward judged; the sampled ids can differ where
-:func:`~prompt_a_video.refiner.generation.clean_refinement` removed a label or quotes.
+so the loss sees exactly the text the reward judged; the sampled ids can differ where
+:func:`~prompt_a_video.refiner.generation.clean_refinement` removed a label or quotes, or
+where decoding and encoding again tokenise differently (bytes that are not UTF-8 decode to
+U+FFFD, several tokens each), and the answer's end-of-turn token is the template's.
 Rendering does not overlap sampling: on CPU both would share the same cores, and the step
 logs how its time splits (``perf/sample_s``, ``perf/score_s``, ``perf/update_s``).
 """
@@ -32,6 +34,7 @@ logs how its time splits (``perf/sample_s``, ``perf/score_s``, ``perf/update_s``
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import zlib
@@ -47,6 +50,8 @@ from prompt_a_video.modules.grpo_loss import LOSS_TYPES, group_advantages, grpo_
 from prompt_a_video.modules.optim import LRSchedule
 from prompt_a_video.modules.refiner_module import RefinerModule, check_fit_settings
 from prompt_a_video.rewards.base import Reward
+
+log = logging.getLogger(__name__)
 
 
 class GRPORefiner(RefinerModule):
@@ -260,9 +265,7 @@ class GRPORefiner(RefinerModule):
                 logger.experiment.log_table(logger.run_id, data=table,
                                             artifact_file=f"rollouts/step{self.global_step:06d}.json")
             except Exception as err:  # a tracking hiccup must not end a training
-                import logging
-
-                logging.getLogger(__name__).warning("could not log the rollout table to MLflow: %s", err)
+                log.warning("could not log the rollout table to MLflow: %s", err)
 
 
 @dataclass

@@ -36,7 +36,8 @@ def test_grpo_steps_render_score_and_move_the_adapter(tiny_llama_dir, tmp_path, 
     module.configure_model()
     before = {n: p.detach().clone() for n, p in module.model.named_parameters() if p.requires_grad}
     trainer = Trainer(max_steps=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      enable_checkpointing=False, accelerator="cpu", devices=1, log_every_n_steps=1)
+                      enable_checkpointing=False, accelerator="cpu", devices=1, log_every_n_steps=1,
+                      default_root_dir=str(tmp_path / "fit"))  # its rollouts.jsonl goes there, not to the cwd
     trainer.fit(module, PromptSetDataModule(str(prompts), batch_size=2))
 
     metrics = trainer.callback_metrics
