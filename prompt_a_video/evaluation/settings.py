@@ -138,6 +138,7 @@ def build_methods(settings: EvaluationSettings, trained: dict[str, str], extra_r
                               device=settings.llm_device)
 
     methods: dict[str, RewriteMethod] = {}
+    asked = list(settings.methods) != list(BUILTIN_METHODS)
     for name in settings.methods:
         if name == "original":
             methods[name] = OriginalPrompt()
@@ -152,8 +153,10 @@ def build_methods(settings: EvaluationSettings, trained: dict[str, str], extra_r
                 methods[name] = llm(model)
         else:  # sft, dpo: what the work directory holds
             found = {k: v for k, v in trained.items() if k == name or k.startswith(f"{name}-r")}
-            if not found:
+            if not found and asked:  # the default list means "whichever were trained": no note
                 print(f"evaluate: no trained {name} refiner found: {name} left out", flush=True)
+            elif not found:
+                log.info("evaluate: no trained %s refiner: %s left out", name, name)
             methods.update({k: llm(v) for k, v in found.items()})
     for name, folder in extra_refiners.items():
         methods[name] = llm(folder)

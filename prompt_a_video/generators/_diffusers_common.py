@@ -49,9 +49,12 @@ def diffusers_version() -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; anything else unchanged."""
+    """``"auto"`` -> this process's GPU (``"cuda:<current device>"``) when there is one, else
+    ``"cpu"``; anything else unchanged. The index is explicit because diffusers' model CPU
+    offload reads a bare ``"cuda"`` as GPU 0: under DDP every rank would render on rank 0's
+    GPU (Lightning sets each rank's current device)."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     return device
 
 

@@ -27,7 +27,11 @@ def test_methods_follow_the_settings_order_and_what_the_workdir_holds(capsys):
     # nothing trained and no zero-shot model: those methods are left out, and it is said
     methods = build_methods(settings, {}, {}, zero_shot_model=None)
     assert list(methods) == ["original", "heuristic"]
-    assert "zero-shot left out" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "zero-shot left out" in out and "no trained dpo refiner found: dpo left out" in out
+    # the default list is "whichever were trained": a pipeline without GRPO is not told about it
+    methods = build_methods(EvaluationSettings(), trained, {}, zero_shot_model="base-llm")
+    assert "grpo" not in methods and "left out" not in capsys.readouterr().out
 
 
 def test_settings_and_refiner_arguments_are_checked(tmp_path):

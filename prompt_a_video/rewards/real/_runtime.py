@@ -29,9 +29,10 @@ def torch_dtype(dtype: str) -> torch.dtype:
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``device``, or ``cuda`` when available and ``cpu`` otherwise."""
+    """``device``, or this process's GPU when there is one (``cuda:<current device>``: the
+    rank's own under DDP, never GPU 0 for all) and ``cpu`` otherwise."""
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
