@@ -10,13 +10,13 @@ that `pav --help` answers fast.
 
 __version__ = "0.1.0"
 
-__all__ = ["Refiner", "__version__"]
+__all__ = ["Refiner", "RefinedPipeline", "__version__"]
 
 
 def __getattr__(name: str):
     # `from prompt_a_video import Refiner` without importing torch for `import prompt_a_video`.
-    if name == "Refiner":
-        from prompt_a_video.refiner import Refiner
+    if name in ("Refiner", "RefinedPipeline"):
+        import prompt_a_video.refiner
 
-        return Refiner
+        return getattr(prompt_a_video.refiner, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,5 +11,6 @@ Importing this package is cheap: torch and transformers load with the submodules
 """
 
 from prompt_a_video.refiner.api import Refiner
+from prompt_a_video.refiner.diffusers_pipeline import RefinedPipeline
 
-__all__ = ["Refiner"]
+__all__ = ["Refiner", "RefinedPipeline"]
