@@ -11,8 +11,9 @@ What it adds to Lightning's CLI:
   ends the MLflow run KILLED and exits 143 / 130
   (:class:`~prompt_a_video.callbacks.stop_on_signal.StopOnSignal`);
 - checkpoints under ``runs/<experiment id>/<run id>/checkpoints`` (``default_root_dir``);
-- relative paths inside a ``-c`` YAML looked up next to it, then in its project root
-  (:mod:`~prompt_a_video.commands.yaml_paths`), as for every `pav` command;
+- ``-c`` takes a file or a shipped recipe's name (``-c sft/smollm2-cpu``), and relative
+  paths inside a ``-c`` YAML are looked up next to it, in its project root, then in the
+  shipped recipes (:mod:`~prompt_a_video.commands.yaml_paths`), as for every `pav` command;
 - a bad option raises jsonargparse's ``ArgumentError`` (``exit_on_error=False``) for the
   caller to report (`pav` prints one line, the pipeline names its section).
 """
@@ -27,7 +28,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from prompt_a_video.callbacks.mlflow_config import CHECKPOINT_RUN_KEY, LogConfigToMLflow
-from prompt_a_video.commands.yaml_paths import ExperimentFileAction, use_experiment_yaml
+from prompt_a_video.commands.yaml_paths import CONFIG_HELP, ExperimentFileAction, use_experiment_yaml
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ class PavLightningCLI(LightningCLI):
 
         kwargs.setdefault("dump_header", [f"lightning.pytorch=={pl.__version__}"])
         parser = self.parser_class(**kwargs)
-        parser.add_argument("-c", "--config", action=ExperimentFileAction,
-                            help="experiment YAML (repeatable); its relative paths are looked up next to it, "
-                                 "then in its project root")
+        parser.add_argument("-c", "--config", action=ExperimentFileAction, help=CONFIG_HELP)
         return parser
 
     def instantiate_trainer(self, **kwargs: Any):

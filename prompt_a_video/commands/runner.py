@@ -58,14 +58,12 @@ def run_function_stage(name: str, function: Callable, args: list[str] | None):
     from jsonargparse import ArgumentParser
 
     from prompt_a_video.commands.errors import parse_errors_exit
-    from prompt_a_video.commands.yaml_paths import ExperimentFileAction, use_experiment_yaml
+    from prompt_a_video.commands.yaml_paths import CONFIG_HELP, ExperimentFileAction, use_experiment_yaml
 
     # exit_on_error=False: a bad option raises, and parse_errors_exit makes it one line (exit 2)
     parser = ArgumentParser(prog=f"pav {name}", description=(function.__doc__ or "").split("\n\n")[0],
                             default_meta=False, exit_on_error=False, parser_mode=use_experiment_yaml())
-    parser.add_argument("-c", "--config", action=ExperimentFileAction,
-                        help="experiment YAML (repeatable); its relative paths are looked up next to it, "
-                             "then in its project root")
+    parser.add_argument("-c", "--config", action=ExperimentFileAction, help=CONFIG_HELP)
     takes_record = RECORD in inspect.signature(function).parameters
     parser.add_function_arguments(function, as_group=False, skip={RECORD} if takes_record else None)
     positional = getattr(function, "positional", None)

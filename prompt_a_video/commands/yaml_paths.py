@@ -1,24 +1,40 @@
-"""Relative paths written inside an experiment YAML, and which files they name.
+"""Which files a ``-c`` value and the relative paths written inside an experiment YAML name.
 
-The rule, for every ``-c FILE`` of every command (Lightning ones included): a relative path
-under one of the :data:`FILE_KEYS` is looked up
+A ``-c VALUE`` (every command, Lightning ones included) is the file ``VALUE`` when one
+exists; else, when ``VALUE`` can be a recipe's name (``quickstart``, ``sft/smollm2-cpu``,
+also ``experiments/quickstart.yaml``), the shipped recipe of that name
+(:mod:`prompt_a_video.recipes`; an unknown name is a one-line error pointing at
+``pav recipes list``); else jsonargparse reads it as YAML text. So a real file always wins,
+and ``pav pipeline -c quickstart`` runs where no ``experiments/`` folder exists.
+
+The rule for the files a YAML names: a relative path under one of the :data:`FILE_KEYS`
+is looked up
 
 1. in the YAML's own folder, then
 2. in the YAML's project root: the nearest folder at or above the YAML's that holds a
-   ``pyproject.toml`` or an ``experiments/`` folder,
+   ``pyproject.toml`` or an ``experiments/`` folder, then
+3. in the shipped recipes' root (the folder holding the installed ``experiments/``:
+   ``prompt_a_video/recipes/`` in an installed package, the checkout in an editable
+   install), unless the working directory holds the path itself,
 
-and the first place where it exists wins. A value found in neither place is left as
+and the first place where it exists wins. A value found in none of them is left as
 written, so it means what it would mean on the command line (relative to the working
 directory): named sets (``pav:eval``, ``vbench``), asset names (``smollm2-135m-instruct``),
-hub ids (``Qwen/Qwen2.5-7B-Instruct``) and files not made yet stay what they are, and the
-reader that opens one names the path it could not find.
+hub ids (``Qwen/Qwen2.5-7B-Instruct``), files not made yet and files of the working
+directory stay what they are, and the reader that opens one names the path it could not
+find.
 
-Why these two places: a YAML kept anywhere names its neighbours (``../data/pairs.jsonl``),
+Why these places: a YAML kept anywhere names its neighbours (``../data/pairs.jsonl``),
 the rule of jsonargparse's own path types and of most tools that read config files; the
 shipped YAMLs name files from the project root (``experiments/data/seed_pairs.jsonl``),
 where the commands in their headers run. The two never compete, as a path written from the
 root does not exist again below the YAML (no ``experiments/sft/experiments/``). So
-``pav pipeline -c /abs/path/experiments/quickstart.yaml`` works from any directory.
+``pav pipeline -c /abs/path/experiments/quickstart.yaml`` works from any directory. The
+third place serves a recipe copied out of the package (``pav recipes cp quickstart
+my.yaml``): it names the other shipped files from the root (``experiments/sft/...``), and
+its own folder and project root hold no such files, so it runs from any folder too. It
+comes last, and after the working directory, so that it only finds what would otherwise
+be missing: no file that a run read before is read from elsewhere now.
 
 When the file found is the one the value already names from the working directory (a run
 from the project root), the value is kept as written: what such a run records (its MLflow
@@ -39,8 +55,14 @@ from typing import Any, NamedTuple
 import yaml
 from jsonargparse import ActionConfigFile, get_loader, set_loader
 
+from prompt_a_video.recipes import recipes_root, resolve_config_argument
+
 #: The jsonargparse ``parser_mode`` whose loader applies the rule to each ``-c`` file.
 LOADER_MODE = "pav-yaml"
+
+#: The help of every command's ``-c`` (runner.py, lightning_cli.py).
+CONFIG_HELP = ("experiment YAML, or a shipped recipe's name (`pav recipes list`); repeatable. Its relative "
+               "paths are looked up next to it, in its project root, then in the shipped recipes")
 
 #: Keys whose string values (or lists of them) name files or folders that a command reads.
 FILE_KEYS = frozenset({
@@ -87,13 +109,17 @@ _READING: ContextVar[_Reading | None] = ContextVar("pav_yaml_reading", default=N
 
 
 class ExperimentFileAction(ActionConfigFile):
-    """``-c/--config FILE``: jsonargparse's config file action, telling the loader which
-    file it reads so that the file's relative paths follow the rule above."""
+    """``-c/--config FILE``: jsonargparse's config file action, taking a shipped recipe's
+    name where no file ``FILE`` exists, and telling the loader which file it reads so that
+    the file's relative paths follow the rule above."""
 
     def __call__(self, parser, cfg, values, option_string=None):
         given = str(values)
-        if not os.path.isfile(given):  # a YAML string (`-c '{...}'`) or a missing file: jsonargparse's handling
-            return super().__call__(parser, cfg, values, option_string)
+        if not os.path.isfile(given):  # a recipe's name, else YAML text (`-c '{...}'`): jsonargparse's handling
+            given = resolve_config_argument(given, Path.cwd())  # raises for a name no recipe has
+            if given is None:
+                return super().__call__(parser, cfg, values, option_string)
+            values = given
         token = _READING.set(_Reading(Path(given).absolute(), given, Path.cwd()))
         try:
             return super().__call__(parser, cfg, values, option_string)
@@ -151,6 +177,13 @@ def resolve_path(value: str, yaml_file: Path, cwd: Path) -> str:
             as_written = cwd / value
             if as_written.exists() and os.path.samefile(found, as_written):
                 return value
+            return found
+    if (cwd / value).exists():  # the working directory's own file: as written, as before the third place
+        return value
+    shipped = recipes_root()
+    if shipped is not None:
+        found = os.path.normpath(shipped / value)
+        if os.path.exists(found):
             return found
     return value
 
