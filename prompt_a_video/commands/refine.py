@@ -5,13 +5,19 @@
     pav refine --model runs/sft/export --prompt "a dog running on the beach"
     pav refine --model runs/sft/export --prompts my_prompts.txt --n 3 --json true
     cat my_prompts.txt | pav refine --model runs/sft/export --target cogvideox
+    pav refine --model runs/sft/export --prompt "ein Hund am Strand" --show
+    pav refine --model runs/sft/export --prompts my_prompts.txt --interactive
 
 Output on stdout, nothing else: one refined prompt a line, in input order (a rewrite's
 own line breaks become spaces, so line i answers prompt i); with ``--n`` above 1, a block
 of n lines per prompt, blocks separated by one blank line. ``--json true`` prints one JSON
 object a line instead: ``{"prompt": ..., "refined": [...]}`` with the rewrites exactly as
-the model wrote them. Warnings (a rewrite longer than the video model's text encoder
-reads) go to stderr. Loading and generation are :class:`prompt_a_video.refiner.Refiner`'s.
+the model wrote them (cut to the budget). Rewrites are cut to the target's token budget
+(``--budget false``: not cut, and a warning on stderr for each one past the limit), in
+the target's language (``--language``). ``--show`` and ``--interactive``
+(:mod:`~prompt_a_video.commands.refine_review`) print each rewrite, its tokens and the
+guard's verdict on stderr first. Loading and generation are
+:class:`prompt_a_video.refiner.Refiner`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import sys
 from typing import Callable
 
 from prompt_a_video.data.validation import is_count
-from prompt_a_video.generators.targets import ESTIMATE_TOKENS_PER_WORD, resolve_limit, token_counter
+from prompt_a_video.generators.targets import ESTIMATE_TOKENS_PER_WORD
 
 __all__ = ["refine", "gather_prompts"]
 
@@ -93,13 +99,18 @@ def refine(
     guard: bool = True,
     guard_samples: int = 4,
     format: str | None = None,
+    budget: bool = True,
+    language: str | None = None,
+    show: bool = False,
+    interactive: bool = False,
 ) -> list[list[str]]:
     """Rewrite prompts with a trained refiner (export folder) and print the refined prompts.
 
     Plain output: one refined prompt a line, in input order; with n > 1, n lines per
     prompt and a blank line between prompts. --json: one JSON object a line,
-    {"prompt": ..., "refined": [...]}. A rewrite longer than the target's token limit
-    gives a warning on stderr.
+    {"prompt": ..., "refined": [...]}. Rewrites are cut to the target's token budget at a
+    sentence, clause or word boundary; with --budget false, a rewrite longer than the
+    limit gives a warning on stderr instead.
 
     Args:
         model: the refiner: an export folder of `pav export` (or its merged/ or adapter/),
@@ -118,11 +129,13 @@ def refine(
         max_new_tokens: longest rewrite, in refiner tokens (>= 1).
         seed: sampling seed: the same command prints the same rewrites. null: unseeded.
         json: print JSON Lines instead of plain text.
-        target: the video model family whose token limit to check: cogvideox (226), wan
-            (512), ltx (128), hunyuan (256), animatediff, sd, sdxl (77), or a synthetic
-            preset (synthetic:long-cinematic, synthetic:short-strict). Default: the
-            target recorded in the export's refiner.json, else no check.
-        token_limit: check this many tokens instead (overrides the target's limit).
+        target: the video model the rewrites are for, whose token budget they are cut to:
+            cogvideox (226), wan (512), ltx (128), hunyuan (256), animatediff, sd, sdxl (77),
+            a synthetic preset (synthetic:long-cinematic, synthetic:short-strict), or its
+            tokenizer folder (an HF tokenizer, or a diffusers pipeline folder: exact
+            counts, the limit its model_max_length records). Default: the target recorded
+            in the export's refiner.json, else no budget.
+        token_limit: a budget of this many tokens instead (overrides the target's limit).
         target_tokenizer: the video model's tokenizer folder (or its diffusers pipeline
             folder) to count tokens exactly; otherwise they are estimated (1.3 per word).
         use: the part of an export folder to run: auto (merged/, else adapter/), merged, adapter.
@@ -138,9 +151,21 @@ def refine(
             (the paper's: no system turn, its task text, "New prompt:"), to run a refiner
             the paper's authors released as it was trained. An export's refiner.json
             decides otherwise.
+        budget: cut each rewrite to the target's token budget: after the last whole
+            sentence that fits, else clause (comma, semicolon, dash), else word; the guard
+            judges the cut text. false: print rewrites as written, warn past the limit.
+        language: the language of the rewrites (en, zh, de, fr, es, ja...); default: the
+            target's (English for every family). A prompt in another language is refined
+            into it; the guard rejects a rewrite in another language.
+        show: print each rewrite on stderr first, with its tokens against the budget and
+            the guard's verdict (stdout stays the clean output).
+        interactive: for each prompt, show the rewrite and ask on the terminal: [a]ccept,
+            [e]dit, [r]esample (the next seed), [o]riginal or [q]uit. Needs a terminal
+            (stdin, or /dev/tty when prompts are piped in) and --n 1.
 
     Returns:
-        per input prompt, its refined prompts.
+        per input prompt, its refined prompts (with --interactive, the chosen one; only
+        the prompts answered before [q]uit).
     """
     import json as _json
 
@@ -151,21 +176,48 @@ def refine(
     check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     if not is_count(guard_samples, 1):
         raise ValueError(f"guard_samples must be an int >= 1, got {guard_samples!r}")
+    if interactive and n != 1:
+        raise ValueError(f"--interactive reviews one rewrite per prompt: give --n 1, not --n {n}")
+    ask = None
+    if interactive:  # before anything loads: no terminal, no review
+        from prompt_a_video.commands.refine_review import terminal_input
+
+        ask = terminal_input()
     texts = gather_prompts(prompt, prompts)
     try:
-        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=batch_size, prompt_format=format)
-        limit, family, label = resolve_limit(target, token_limit, refiner.settings)
-        count, exact = token_counter(family, target_tokenizer) if limit is not None else (None, False)
+        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=batch_size, prompt_format=format,
+                          target=target, token_limit=token_limit, target_tokenizer=target_tokenizer, budget=budget,
+                          language=language)
+        limits = refiner.token_budget
         refiner.load()
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise SystemExit(f"pav refine: {exc}") from exc
     sampling = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
     if guard:
         answers = refiner.refine_guarded(texts, n, guard_samples=guard_samples, **sampling)
-        refined = [[a.text for a in per_prompt] for per_prompt in answers]
         _note_fallbacks(texts, answers)
     else:
-        refined = refiner.refine(texts, n, guard=False, **sampling)
+        answers = refiner.refine_detailed(texts, n, guard=False, **sampling)
+    refined = [[a.text for a in per_prompt] for per_prompt in answers]
+    if show or interactive:
+        from prompt_a_video.commands import refine_review
+
+        cutting = budget and limits is not None
+        if show and not interactive:  # the review shows each rewrite itself
+            refine_review.show(texts, answers, limits, guarded=guard, cutting=cutting,
+                               checks=None if guard else refiner.default_checks())
+        if interactive:
+            def resample(original: str, new_seed: int | None):
+                again = {**sampling, "seed": new_seed}
+                drawn = refiner.refine_guarded([original], 1, guard_samples=guard_samples, **again) if guard \
+                    else refiner.refine_detailed([original], 1, guard=False, **again)
+                return drawn[0][0]
+
+            greedy = not check_sampling(n=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+            chosen, _ = refine_review.review(texts, answers, ask=ask, resample=resample,
+                                             check=refiner.default_checks().check, budget=limits, guarded=guard,
+                                             cutting=cutting, seed=seed, greedy=greedy)
+            texts, refined = texts[:len(chosen)], [[text] for text in chosen]
 
     for i, (original, rewrites) in enumerate(zip(texts, refined)):
         if json:
@@ -176,8 +228,8 @@ def refine(
         for text in rewrites:
             print(_one_line(text))
     sys.stdout.flush()
-    if limit is not None:
-        _warn_long(texts, refined, limit, count, exact, label)
+    if limits is not None:
+        _warn_long(texts, refined, limits.limit, limits.count, limits.exact, limits.label)
     return refined
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TARGETS", "Target", "TokenCounter", "all_targets", "estimate_counter", "resolve_limit",
+__all__ = ["TARGETS", "Target", "TokenCounter", "all_targets", "estimate_counter", "hf_tokenizer", "resolve_limit",
            "token_counter", "token_counter_for", "ESTIMATE_TOKENS_PER_WORD"]
 
 ESTIMATE_TOKENS_PER_WORD = 1.3  # T5/CLIP-style subword tokenizers on English prompts
@@ -36,10 +36,21 @@ ESTIMATE_TOKENS_PER_WORD = 1.3  # T5/CLIP-style subword tokenizers on English pr
 
 @dataclass(frozen=True)
 class Target:
-    """A video (or image) model family: how many prompt tokens its text encoder reads."""
+    """A video (or image) model family: how many prompt tokens its text encoder reads, and
+    the language the refiner writes its prompts in by default.
+
+    ``language`` is English for every family: the paper's backbones (Open-Sora, CogVideoX)
+    and LTX, HunyuanVideo, AnimateDiff and Stable Diffusion were trained on English
+    captions. Wan's umT5 reads Chinese and English alike, and Wan's own prompt extender
+    writes either (its ``--prompt_extend_target_lang``, Chinese by default); ours stays
+    English, the language the project's refiners are trained in (evolved pools, system
+    prompt), so a Wan refiner's rewrites are judged in the language it was taught. Ask
+    for Chinese with ``Refiner(..., language="zh")`` / ``pav refine --language zh``.
+    """
 
     token_limit: int
     encoder: str  # what tokenizes the prompt, for messages
+    language: str = "en"  # ISO 639-1 code (rewards/language.py: LANGUAGES)
 
 
 # The families of docs/backbones.md (token limits from the tables in diffusers_video.py and
@@ -113,21 +124,27 @@ def token_counter(target: str | None, target_tokenizer: str | None) -> tuple[Cal
     return (lambda text: math.ceil(ESTIMATE_TOKENS_PER_WORD * len(text.split()))), False
 
 
-def _hf_counter(folder: str) -> Callable[[str], int]:
+def hf_tokenizer(folder: str, option: str = "--target_tokenizer") -> Any:
+    """The tokenizer of an HF tokenizer folder, or of a diffusers pipeline folder (its
+    first text encoder's ``tokenizer/``); errors name ``option``, the setting it came from."""
     from prompt_a_video.assets import resolve_model
 
     path = Path(resolve_model(folder)).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"--target_tokenizer {folder}: folder not found (expected a Hugging Face "
-                         "tokenizer folder, or a diffusers pipeline folder with tokenizer/)")
+        raise FileNotFoundError(f"{option} {folder}: folder not found (expected a Hugging Face "
+                                "tokenizer folder, or a diffusers pipeline folder with tokenizer/)")
     if (path / "tokenizer").is_dir() and not (path / "tokenizer_config.json").is_file():
         path = path / "tokenizer"  # a pipeline folder: its (first) text encoder's tokenizer
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"--target_tokenizer {path}: not a tokenizer folder ({exc})") from exc
+        raise ValueError(f"{option} {path}: not a tokenizer folder ({exc})") from exc
+
+
+def _hf_counter(folder: str) -> Callable[[str], int]:
+    tokenizer = hf_tokenizer(folder)
     # verbose=False: no "sequence longer than the model's maximum" warning; we say it better.
     return lambda text: len(tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
 

@@ -4,6 +4,9 @@
 - :mod:`~.generation`: sampling from a refiner LLM (prompt format, answer-only sampling
   controls, cleaning), shared by the LightningModules, ``Refiner`` and evaluation;
 - :mod:`~.guard`: the text checks applied to samples before a user sees them;
+- :mod:`~.budget`: rewrites cut to the target text encoder's token budget (sentence,
+  clause, word boundaries);
+- :mod:`~.language`: the output language, asked for only when training did not settle it;
 - :mod:`~.export`: ``refiner.json``, the PEFT adapter and the merged model; loading them;
 - :mod:`~.targets`: the text encoders' token limits per backbone, one table for all.
 

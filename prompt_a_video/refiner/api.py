@@ -17,6 +17,13 @@ A refiner is any of:
   (``smollm2-135m-instruct``), or a hub id (``org/name``, where a hub is reachable): the
   base model, prompted with the default system prompt.
 
+Its output fits the video model it writes for (its *target*: ``target=``, default the
+one recorded in ``refiner.json``): each rewrite is cut to the target text encoder's token
+budget at a sentence, clause or word boundary (:mod:`~prompt_a_video.refiner.budget`),
+and is written in the target's language (``language=``, English by default; a prompt in
+another language is refined into it: :mod:`~prompt_a_video.refiner.language`), which
+the guard checks.
+
 Where the refiner is is checked when the ``Refiner`` is made (cheap: no weights, no
 torch); the weights load on the first :meth:`Refiner.refine` (or :meth:`Refiner.load`).
 `pav refine` (:mod:`prompt_a_video.commands.refine`) and the default sampler of `pav pairs`
@@ -57,6 +64,25 @@ class Refiner:
             ``default`` (our system prompt), or ``paper``: the paper's format (no system
             turn, its task text + prompt + "New prompt:"), to run the authors' released
             refiners as they were trained. An export's ``refiner.json`` decides otherwise.
+        target: the video model the rewrites are for: a family (``cogvideox``, ``wan``,
+            ``ltx``, ``sd``...: :data:`~prompt_a_video.generators.targets.TARGETS`, or
+            ``synthetic:<preset>``), or a tokenizer folder (an HF tokenizer, or a diffusers
+            pipeline folder: its ``tokenizer/``), which counts tokens exactly and gives the
+            limit its ``model_max_length`` records. Default: the target recorded in the
+            export's ``refiner.json``, else none (no budget).
+        token_limit: the budget in tokens instead of the target's limit.
+        target_tokenizer: a tokenizer folder to count a family target's tokens exactly
+            (otherwise estimated, 1.3 per word).
+        budget: cut every rewrite to the target's token budget (see
+            :mod:`~prompt_a_video.refiner.budget`); False returns rewrites as the model
+            writes them (`pav refine` still warns past the limit).
+        language: the language of the rewrites (ISO 639-1: ``en``, ``zh``, ``de``...:
+            :data:`~prompt_a_video.rewards.language.LANGUAGES`); default: the target's
+            (English for every family), else English. The refiner is told in its prompt
+            only when the output language differs from the one it was trained in or the
+            user's prompt is in another language (:mod:`~prompt_a_video.refiner.language`:
+            a trained prompt is otherwise left as it was), and the guard rejects a rewrite
+            in another language.
 
     Raises:
         FileNotFoundError: ``model`` is neither an existing folder, nor an asset name,
@@ -65,7 +91,10 @@ class Refiner:
     """
 
     def __init__(self, model: str | os.PathLike, *, use: str = "auto", dtype: str | None = None,
-                 device: str | None = None, batch_size: int = 8, prompt_format: str | None = None) -> None:
+                 device: str | None = None, batch_size: int = 8, prompt_format: str | None = None,
+                 target: str | os.PathLike | None = None, token_limit: int | None = None,
+                 target_tokenizer: str | os.PathLike | None = None, budget: bool = True,
+                 language: str | None = None) -> None:
         if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
             raise TypeError(f"Refiner: model must be a folder, an asset name or a hub id, got {model!r}")
         if use not in _USES:
@@ -82,6 +111,21 @@ class Refiner:
         if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
             raise ValueError(f"Refiner: prompt_format must be one of {list(PROMPT_FORMATS)}, got {prompt_format!r}")
         self.prompt_format = prompt_format
+        from prompt_a_video.data.validation import is_count
+        from prompt_a_video.refiner.budget import check_target
+        from prompt_a_video.refiner.language import check_language
+
+        check_target(target)  # cheap: a family name or an existing folder
+        if token_limit is not None and not is_count(token_limit, 1):
+            raise ValueError(f"token_limit must be an int >= 1, got {token_limit!r}")
+        if not isinstance(budget, bool):
+            raise TypeError(f"budget must be true or false, got {budget!r}")
+        self.target = target
+        self.token_limit = token_limit
+        self.target_tokenizer = target_tokenizer
+        self.cut_to_budget = budget
+        self._language = check_language(language)
+        self._budget: tuple[Any] | None = None  # (Budget | None,), resolved on first use
         self.path = _locate(model)
         if self.path is None and use == "adapter":
             raise ValueError(f"Refiner: use='adapter' needs an export folder with adapter/, not the hub id {model!r}")
@@ -111,6 +155,43 @@ class Refiner:
     @property
     def loaded(self) -> bool:
         return self._loaded is not None
+
+    @property
+    def token_budget(self):
+        """The target's :class:`~prompt_a_video.refiner.budget.Budget` (limit and token
+        counter), or None without a target; the rewrites are cut to it unless
+        ``budget=False``. Resolved on first use (a tokenizer folder loads its tokenizer)."""
+        if self._budget is None:
+            from prompt_a_video.refiner.budget import resolve_budget
+
+            self._budget = (resolve_budget(self.target, self.token_limit, self.target_tokenizer, self.settings),)
+        return self._budget[0]
+
+    @property
+    def language(self) -> str:
+        """The language the rewrites are written in and checked for (see ``language``)."""
+        if self._language is None:
+            from prompt_a_video.refiner.budget import target_language
+            from prompt_a_video.refiner.language import TRAINING_LANGUAGE
+
+            self._language = target_language(self.target, self.settings) or TRAINING_LANGUAGE
+        return self._language
+
+    def _fit(self):
+        """``text -> text`` within the budget, or None when nothing is cut."""
+        budget = self.token_budget if self.cut_to_budget else None
+        return None if budget is None else (lambda text: budget.fit(text).text)
+
+    def default_checks(self):
+        """The guard's checks unless ``checks=`` is given: ``TEXT_FLOORS``, no fluency LM,
+        and the rewrite must be in :attr:`language` (the language instruction counts as an
+        instruction that must not leak)."""
+        from prompt_a_video.refiner.language import language_instruction
+        from prompt_a_video.rewards.text.checks import TextChecks
+        from prompt_a_video.rewards.text.leakage import default_instructions
+
+        return TextChecks(language=self.language,
+                          instructions=default_instructions() + [language_instruction(self.language)])
 
     def load(self) -> tuple[Any, Any, Any]:
         """``(model, tokenizer, backbone)``, loaded on the first call and kept.
@@ -147,10 +228,12 @@ class Refiner:
                seed: int | None = 0, **options: Any) -> list[str] | list[list[str]]:
         """Rewrite prompts for the video model the refiner was trained for.
 
-        With ``guard`` (the default) no rewrite that repeats itself, echoes instructions
-        or loses the user's content is returned: the best samples that pass the checks
-        are, and the ORIGINAL prompt where none does (logged as a warning;
-        :meth:`refine_guarded` says which and why).
+        With ``guard`` (the default) no rewrite that repeats itself, echoes instructions,
+        loses the user's content or is not in :attr:`language` is returned: the best
+        samples that pass the checks are, and the ORIGINAL prompt where none does (logged
+        as a warning; :meth:`refine_guarded` says which and why). With a target, every
+        answer is within its token budget (:attr:`token_budget`; the guard judges the
+        rewrites as cut), unless the Refiner was made with ``budget=False``.
 
         Args:
             prompts: one prompt (a str) or a list of prompts. Surrounding whitespace is
@@ -160,7 +243,7 @@ class Refiner:
                 rewrite, one per prompt).
             top_p: nucleus sampling mass, in (0, 1].
             max_new_tokens: cap on each rewrite's length, in refiner tokens (not the
-                video model's: `pav refine --target` checks those).
+                video model's: the budget, :attr:`token_budget`, is in those).
             do_sample: force sampling (True) or greedy decoding (False); default:
                 sample when ``n > 1`` or ``temperature > 0``.
             seed: seeds sampling, so the same call gives the same rewrites (the global
@@ -169,14 +252,16 @@ class Refiner:
             guard: check the rewrites and fall back to the original prompt (see above).
             options: ``guard_samples`` (samples drawn per prompt for the guard to choose
                 from, default 4, at least ``n``; greedy decoding draws one),
-                ``checks`` (a :class:`~prompt_a_video.rewards.text.checks.TextChecks`),
+                ``checks`` (a :class:`~prompt_a_video.rewards.text.checks.TextChecks`;
+                default :meth:`default_checks`),
                 ``repetition_penalty`` and ``no_repeat_ngram_size`` (answer-only; see
                 :func:`~prompt_a_video.refiner.generation.refine_with`).
 
         Returns:
             for a str: a list of ``n`` rewrites; for a list: one list of ``n`` rewrites
             per prompt, in order (``[]`` for an empty list). Each rewrite is the model's
-            answer stripped of a leading label (``Refined prompt:``) and wrapping quotes.
+            answer stripped of a leading label (``Refined prompt:``) and wrapping quotes,
+            cut to the budget.
         """
         single = isinstance(prompts, str)
         if guard:
@@ -193,18 +278,40 @@ class Refiner:
                                 " | ".join(answers[-1].rejected) or "no sample")
             out = [[r.text for r in answers] for answers in guarded]
             return out[0] if single else out
+        answers = self.refine_detailed([prompts] if single else prompts, n, guard=False, temperature=temperature,
+                                       top_p=top_p, max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed,
+                                       **options)
+        out = [[a.text for a in per_prompt] for per_prompt in answers]
+        return out[0] if single else out
+
+    def refine_detailed(self, prompts: list[str], n: int = 1, *, guard: bool = True,
+                        **options: Any) -> list[list[Any]]:
+        """Per prompt, ``n`` :class:`~prompt_a_video.refiner.guard.GuardedRewrite`: with
+        ``guard``, :meth:`refine_guarded`'s; without, the model's samples as
+        :meth:`refine` returns them (cut to the budget, ``.uncut`` holding the text before
+        the cut), with no verdict. Arguments as :meth:`refine`."""
+        if guard:
+            return self.refine_guarded(prompts, n, **options)
+        from prompt_a_video.refiner.guard import GuardedRewrite
+
         options.pop("guard_samples", None), options.pop("checks", None)  # guard settings, unused unguarded
-        return self._sample(prompts, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                            do_sample=do_sample, seed=seed, **options)
+        samples = self._sample(_check_prompts(prompts), n, **options)
+        fit = self._fit()
+        out = []
+        for per_prompt in samples:
+            cut = [fit(s) if fit is not None else s for s in per_prompt]
+            out.append([GuardedRewrite(c, False, None, (), s if c != s else None) for c, s in zip(cut, per_prompt)])
+        return out
 
     def refine_guarded(self, prompts: list[str], n: int = 1, *, guard_samples: int = 4, checks=None,
                        temperature: float = 0.7, top_p: float = 0.95, **sampling: Any) -> list[list[Any]]:
         """Guarded rewrites with the guard's findings: per prompt, ``n``
         :class:`~prompt_a_video.refiner.guard.GuardedRewrite` (``.text``, ``.fallback``,
-        ``.verdict``, ``.rejected``). Arguments as :meth:`refine`."""
+        ``.verdict``, ``.rejected``, ``.uncut``: the text before the budget cut it).
+        Arguments as :meth:`refine`; the samples are cut to the budget before the checks
+        judge them."""
         from prompt_a_video.refiner.generation import check_sampling
         from prompt_a_video.refiner.guard import guard_samples as choose
-        from prompt_a_video.rewards.text.checks import TextChecks
 
         greedy = not check_sampling(n=n, temperature=temperature, top_p=top_p, **{
             k: sampling[k] for k in ("max_new_tokens", "do_sample") if k in sampling})
@@ -213,15 +320,17 @@ class Refiner:
         batch = _check_prompts(prompts)
         draws = 1 if greedy else max(n, guard_samples)
         samples = self._sample(batch, draws, temperature=temperature, top_p=top_p, **sampling)
-        checks = checks or TextChecks()
-        out = [choose(original, drawn, n, checks) for original, drawn in zip(batch, samples)]
+        checks = checks or self.default_checks()
+        fit = self._fit()
+        out = [choose(original, drawn, n, checks, fit) for original, drawn in zip(batch, samples)]
         return out
 
     def _sample(self, prompts, n: int = 1, *, temperature: float = 0.7, top_p: float = 0.95,
                 max_new_tokens: int = 256, do_sample: bool | None = None, seed: int | None = 0,
                 **controls: Any) -> list[str] | list[list[str]]:
-        """Unguarded samples: what the model writes."""
+        """Unguarded samples: what the model writes, asked for :attr:`language` when needed."""
         from prompt_a_video.refiner.generation import check_sampling, refine_with
+        from prompt_a_video.refiner.language import LanguagePrompt
 
         single = isinstance(prompts, str)
         batch = _check_prompts([prompts] if single else prompts)
@@ -229,8 +338,10 @@ class Refiner:
         check_sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, do_sample=do_sample)
         if not batch:
             return []
+        self.token_budget  # noqa: B018 - a bad target or tokenizer fails before the (slow) load
         model, tokenizer, backbone = self.load()
-        out = refine_with(model, tokenizer, backbone, batch, n, temperature=temperature, top_p=top_p,
+        prompting = LanguagePrompt(backbone, self.language)
+        out = refine_with(model, tokenizer, prompting, batch, n, temperature=temperature, top_p=top_p,
                           max_new_tokens=max_new_tokens, do_sample=do_sample, batch_size=self.batch_size, seed=seed,
                           **controls)
         return out[0] if single else out
@@ -239,13 +350,19 @@ class Refiner:
 def _missing_message(model: str | os.PathLike) -> str:
     return (f"refiner folder not found: {model} (expected an export folder of `pav export` with refiner.json and "
             "merged/ or adapter/, one of those subfolders, an HF causal-LM folder with a chat template, an offline "
-            "asset name such as 'smollm2-135m-instruct', or a hub id 'org/name')")
+            "asset name such as 'smollm2-135m-instruct', an MLflow model URI 'models:/NAME/VERSION' or "
+            "'runs:/RUN_ID/refiner', or a hub id 'org/name')")
 
 
 def _locate(model: str | os.PathLike) -> Path | None:
-    """The refiner's folder, or None for a hub id. Cheap: no weights are read."""
+    """The refiner's folder, or None for a hub id. Cheap: no weights are read, except for an
+    MLflow model URI (``models:/NAME/VERSION``, ``runs:/RUN_ID/refiner``): its export folder
+    is downloaded from the tracking store once, into the cache, and that folder is returned."""
     from prompt_a_video.assets import resolve_model
+    from prompt_a_video.refiner.mlflow_model import download_refiner, is_mlflow_uri
 
+    if is_mlflow_uri(model):
+        return download_refiner(str(model))
     path = Path(resolve_model(model)).expanduser()  # an asset name -> its folder (or AssetNotInstalledError)
     if path.is_dir():
         return path

@@ -45,6 +45,8 @@ class RefinerRewrite(RewriteMethod):
         guard: apply the refiner's guard (:meth:`~prompt_a_video.refiner.Refiner.refine`).
             Off by default: an evaluation measures what the model writes (a guarded
             variant is a method of its own), and DPO learns from it, degenerate included.
+            For the same reason rewrites are not cut to the target's token budget here
+            (``Refiner(..., budget=False)``): length is the rewards' to judge.
     """
 
     def __init__(self, model: str, temperature: float = 0.7, top_p: float = 0.95, max_new_tokens: int = 200,
@@ -67,7 +69,7 @@ class RefinerRewrite(RewriteMethod):
         if self._refiner is None:
             from prompt_a_video.refiner import Refiner
 
-            self._refiner = Refiner(self.model, device=self.device, batch_size=self.batch_size)
+            self._refiner = Refiner(self.model, device=self.device, batch_size=self.batch_size, budget=False)
         return self._refiner
 
     def rewrite(self, prompts, samples, seed=0):

@@ -90,7 +90,8 @@ def test_no_prompt_and_missing_model_are_clear_errors(capsys, monkeypatch, tmp_p
 
 
 def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_dir, api):
-    base = ["--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST]
+    # --budget false: the rewrite is printed whole, and a warning says it is too long
+    base = ["--model", str(export_dir), "--prompt", PROMPTS[0], "--temperature", "0", *FAST, "--budget", "false"]
     refined = api.refine(PROMPTS[0], temperature=0, max_new_tokens=6, guard=False)[0]
     words = len(refined.split())
     assert words >= 2
@@ -108,6 +109,12 @@ def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_
     assert f"is {exact} tokens, over the {exact - 1}-token limit" in err
     _, err = run(capsys, *base, "--token_limit", str(exact), "--target_tokenizer", str(tiny_llama_dir))
     assert "warning" not in err
+    # the default budget cuts it instead: within the limit, a prefix of the rewrite, no warning
+    out, err = run(capsys, *base[:-2], "--json", "--token_limit", str(exact - 1), "--target_tokenizer",
+                   str(tiny_llama_dir))
+    (cut,) = json.loads(out)["refined"]
+    assert cut and refined.startswith(cut) and cut != refined and "warning" not in err
+    assert len(AutoTokenizer.from_pretrained(tiny_llama_dir)(cut)["input_ids"]) <= exact - 1
 
     # An export that records its target is checked without any option.
     recorded = tmp_path / "export"
@@ -115,5 +122,9 @@ def test_token_limit_warning_on_stderr(capsys, tmp_path, export_dir, tiny_llama_
     settings = json.loads((recorded / "refiner.json").read_text())
     settings["target"] = {"name": "tiny-video", "prompt_token_limit": 1}
     (recorded / "refiner.json").write_text(json.dumps(settings))
-    _, err = run(capsys, "--model", str(recorded), "--prompt", PROMPTS[0], "--temperature", "0", *FAST)
+    _, err = run(capsys, "--model", str(recorded), "--prompt", PROMPTS[0], "--temperature", "0", *FAST,
+                 "--budget", "false")
     assert "over the 1-token limit of tiny-video (refiner.json)" in err
+    # with the budget, refiner.json's limit cuts the rewrite: to its first word (1 token holds none)
+    out, _ = run(capsys, "--model", str(recorded), "--prompt", PROMPTS[0], "--temperature", "0", *FAST)
+    assert out.strip() == refined.split()[0].rstrip(",;:")

@@ -5,9 +5,17 @@ The same measures and floors as the text rewards (``TEXT_FLOORS``), with no vide
 - **degenerate**: ``REP <= floor`` (repeated words or phrases), ``FLU <= floor`` (when a
   fluency LM is given), or an empty rewrite;
 - **leaked**: ``LEAK <= floor`` (echoed instructions, chat markup, assistant talk);
-- **intent kept**: ``INT > floor`` (the original's content words are still there).
+- **intent kept**: ``INT > floor`` (the original's content words are still there);
+- **language** (with ``language`` set: the refiner's guard): the rewrite is in that
+  language (:func:`~prompt_a_video.rewards.language.in_language`).
 
-A rewrite *passes* when it is neither degenerate nor leaked and keeps the intent.
+A rewrite *passes* when it is neither degenerate nor leaked, keeps the intent and, when
+a language is set, is in it.
+
+``INT`` compares words, so it cannot judge a translation: when the original is (by
+:func:`~prompt_a_video.rewards.language.detect_language`) in another language than
+the one asked for, intent is not checked and the verdict says so in ``notes``; the
+other checks, language included, still apply.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prompt_a_video.rewards.text.intent import intent_score, missing_words
+from prompt_a_video.rewards.language import detect_language, in_language, language_name
 from prompt_a_video.rewards.text.leakage import default_instructions, leakage_score
 from prompt_a_video.rewards.text.repetition import repetition_score
 
@@ -29,10 +38,12 @@ class TextVerdict:
     leaked: bool
     intent_kept: bool
     reasons: tuple[str, ...] = field(default=())
+    wrong_language: bool = False  # not in the language the checks ask for
+    notes: tuple[str, ...] = field(default=())  # what was not checked, and why
 
     @property
     def passes(self) -> bool:
-        return not self.degenerate and not self.leaked and self.intent_kept
+        return not self.degenerate and not self.leaked and self.intent_kept and not self.wrong_language
 
     def rank_key(self) -> tuple[float, float, float]:
         """Higher is better among passing rewrites: more intent kept, less repetition, more fluent."""
@@ -48,13 +59,19 @@ class TextChecks:
         fluency: a :class:`~prompt_a_video.rewards.text.fluency.FluencyScorer`, an LM name
             or folder for one, or None to skip fluency (no LM loaded: the guard's default).
         instructions: instruction texts for leakage (default: the project's own).
+        language: the language every rewrite must be in (a key of
+            :data:`~prompt_a_video.rewards.language.LANGUAGES`), or None: not checked.
     """
 
     def __init__(self, floors: Mapping[str, float] | None = None, fluency=None,
-                 instructions: list[str] | None = None) -> None:
+                 instructions: list[str] | None = None, language: str | None = None) -> None:
         from prompt_a_video.rewards.text import TEXT_FLOORS
         from prompt_a_video.rewards.text.fluency import FluencyScorer
+        from prompt_a_video.rewards.language import LANGUAGES
 
+        if language is not None and language not in LANGUAGES:
+            raise ValueError(f"TextChecks: language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        self.language = language
         self.floors = dict(TEXT_FLOORS if floors is None else floors)
         self.fluency = FluencyScorer(fluency) if isinstance(fluency, str) else fluency
         self.instructions = default_instructions() if instructions is None else list(instructions)
@@ -71,8 +88,15 @@ class TextChecks:
 
     def _one(self, original: str, rewrite: str, flu: float | None) -> TextVerdict:
         f = self.floors
-        scores = {"REP": repetition_score(rewrite), "LEAK": leakage_score(rewrite, original, self.instructions),
-                  "INT": intent_score(original, rewrite)}
+        source = detect_language(original) if self.language is not None else None
+        translated = source is not None and source != self.language
+        scores = {"REP": repetition_score(rewrite), "LEAK": leakage_score(rewrite, original, self.instructions)}
+        notes = ()
+        if translated:
+            notes = (f"intent not checked: the prompt is in {language_name(source)}, the rewrite asked for in "
+                     f"{language_name(self.language)} (INT compares words)",)
+        else:
+            scores["INT"] = intent_score(original, rewrite)
         if flu is not None:
             scores["FLU"] = max(float(flu), -100.0)
         reasons = []
@@ -88,8 +112,14 @@ class TextChecks:
         leaked = "LEAK" in f and not scores["LEAK"] > f["LEAK"]
         if leaked:
             reasons.append(f"echoes instructions (LEAK {scores['LEAK']:.2f} <= {f['LEAK']:g})")
-        kept = not ("INT" in f and not scores["INT"] > f["INT"])
+        kept = translated or not ("INT" in f and not scores["INT"] > f["INT"])
         if not kept:
             lost = ", ".join(missing_words(original, rewrite)[:6])
             reasons.append(f"loses the user's content (INT {scores['INT']:.2f} <= {f['INT']:g}: {lost})")
-        return TextVerdict(scores, degenerate, leaked, kept, tuple(reasons))
+        wrong_language = self.language is not None and bool(rewrite.strip()) and not in_language(rewrite,
+                                                                                                 self.language)
+        if wrong_language:
+            found = detect_language(rewrite)
+            reads = f"reads as {language_name(found)}" if found else "another language or script"
+            reasons.append(f"not in {language_name(self.language)} ({reads})")
+        return TextVerdict(scores, degenerate, leaked, kept, tuple(reasons), wrong_language, notes)
