@@ -52,6 +52,7 @@ STAGES: dict[str, tuple[str, str]] = {
               "show and prune the render-and-score cache (LRU-bounded videos, scores kept)"),
     "refine": ("prompt_a_video.commands.refine:refine",
                "rewrite prompts with a trained refiner (export folder): prints refined prompts"),
+    "serve": ("prompt_a_video.commands.serve:serve", "OpenAI-compatible HTTP server for a trained refiner (batched)"),
     "recipes": ("prompt_a_video.commands.recipes:recipes", "the shipped experiment YAMLs: list, cp NAME DEST"),
 }
 
