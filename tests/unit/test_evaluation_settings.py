@@ -64,7 +64,7 @@ def test_greedy_refiner_method_asks_once_and_repeats(monkeypatch):
     calls = []
 
     class FakeRefiner:
-        def __init__(self, model, device=None, batch_size=8):
+        def __init__(self, model, device=None, batch_size=8, budget=True):
             pass
 
         def refine(self, prompts, n, **kwargs):
