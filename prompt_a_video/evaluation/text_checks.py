@@ -4,8 +4,9 @@ Every rewrite of every method (each sample of each prompt, the rewrites the text
 read) goes through :class:`~prompt_a_video.rewards.text.checks.TextChecks` against its
 original prompt, with the floors of ``TEXT_FLOORS``:
 
-- **degenerate**: ``REP <= 0.75`` (repeated words or phrases), ``FLU <= -8.5`` (only when
-  a fluency LM is used), or an empty rewrite;
+- **degenerate**: ``REP <= 0.75`` (repeated words or phrases), ``LEX <= 0.5`` (a coined
+  word: "lifetacular"), ``FLU <= -8.5`` (only when a fluency LM is used), or an empty
+  rewrite;
 - **leaked**: ``LEAK <= 0.8`` (echoed instructions, chat markup, assistant talk);
 - **intent kept**: ``INT > 0.7`` (the original's content words are still there);
 - **passes**: neither degenerate nor leaked, and the intent kept.

@@ -15,10 +15,11 @@ RESERVED = ("reward", "passes_floors")
 
 
 def text_members() -> list[Reward]:
-    """The four text-quality and intent rewards every preset floors (REP, FLU, LEAK, INT)."""
+    """The five text-quality and intent rewards every preset floors (REP, FLU, LEAK, INT, LEX)."""
     from prompt_a_video.rewards import text
 
-    return [text.RepetitionReward(), text.FluencyReward(), text.LeakageReward(), text.IntentReward()]
+    return [text.RepetitionReward(), text.FluencyReward(), text.LeakageReward(), text.IntentReward(),
+            text.LexiconReward()]
 
 
 def _fmt(d: Mapping) -> str:

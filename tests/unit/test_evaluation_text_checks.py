@@ -129,9 +129,10 @@ def test_fluency_lm_makes_word_salad_degenerate_and_is_recorded():
         model = "tiny-test-lm"
 
         def __call__(self, texts):
-            return torch.tensor([-12.0 if "zorp" in t else -3.0 for t in texts])
+            return torch.tensor([-12.0 if "spoon" in t else -3.0 for t in texts])
 
-    rewrites = [rewrite("m", DOG, FLUENT), rewrite("m", CAR, "a red car zorp rain blick quux")]
+    # word salad of real words: no repetition, no coined word, only the LM can tell
+    rewrites = [rewrite("m", DOG, FLUENT), rewrite("m", CAR, "a red car spoon rain however of blue")]
     records = [record("m", DOG, FLUENT, 1.0), record("m", CAR, rewrites[1]["text"], 1.0)]
     m = compute_metrics(records, rewrites, seeds=SEEDS, prompt_set="toy", bootstrap=0,
                         checks=TextChecks(fluency=TinyLM()))

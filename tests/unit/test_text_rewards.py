@@ -1,4 +1,4 @@
-"""The text-quality and intent rewards (REP, INT, LEAK, FLU) and `TextChecks`, worked out
+"""The text-quality and intent rewards (REP, INT, LEAK, FLU, LEX) and `TextChecks`, worked out
 by hand on small texts: each expected number is computed in the comment next to it.
 
 Content words are the words minus ``STOPWORDS`` (function words and request words);
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from prompt_a_video.rewards.text import (
-    TEXT_FLOORS, FluencyReward, FluencyScorer, IntentReward, LeakageReward, RepetitionReward, intent_score,
-    leakage_score, missing_words, repetition_score,
+    TEXT_FLOORS, FluencyReward, FluencyScorer, IntentReward, LeakageReward, LexiconReward, RepetitionReward,
+    coined_words, intent_score, leakage_score, lexicon_score, missing_words, repetition_score,
 )
 from prompt_a_video.rewards.text.checks import TextChecks
 from prompt_a_video.rewards.text.intent import same_stem, within_one_edit
@@ -316,6 +316,44 @@ def test_flu_truncates_to_max_length_and_empty_text_is_minus_inf(tiny_lm_dir):
         FluencyScorer(str(tiny_lm_dir), max_length=1)
 
 
+# ---------------------------------------------------------------------------- LEX
+
+# The cpu-full GRPO refiner's tail (issue 15): "lifelike" and "lifeless" are words, the rest coined.
+LIFE = "a crab hiding in the sand at dawn, crisp, lifelike, lifeless, lifetacular, lifely, lifepersonal"
+
+
+def test_lex_finds_the_coined_words_of_a_stem_stacked_tail():
+    assert coined_words("a crab hiding in the sand at dawn", LIFE) == ["lifetacular", "lifely", "lifepersonal"]
+    assert lexicon_score("a crab hiding in the sand at dawn", LIFE) == 0.0  # 1 - 0.5 * 3, clamped
+    assert lexicon_score("a dog", "a dog on a beach, lifely") == 0.5  # one coinage: 1 - 0.5
+    assert lexicon_score("a dog", "a dog runs along a sunny beach at dawn, soft light, bokeh, 4k") == 1.0
+
+
+def test_lex_leaves_the_users_words_names_plurals_and_other_scripts_alone():
+    # the user's own typo is theirs; a name is capitalised at every use; wordfreq lacks "pegboards" but
+    # has "pegboard"; digits and CJK are not judged.
+    assert coined_words("a squirel on a brnch", "a squirel on a brnch near the Jinmao Tower, pegboards, 8k") == []
+    assert coined_words("一只猫", "一只猫在窗台上 sleeping") == []
+    # a name written in lower case somewhere is judged as a word
+    assert coined_words("a tower", "the Jinmao tower, jinmao light") == ["jinmao"]
+
+
+def test_lex_reads_a_word_in_the_rewrites_own_language():
+    # Portuguese words are listed in Portuguese; an invented one is coined in any language
+    original = "um gato dormindo no sofá"
+    assert coined_words(original, "um gato dormindo no sofá da sala, luz suave da manhã") == []
+    assert coined_words(original, "um gato dormindo no sofá, luz suave, cálpeura envoluntamente") == [
+        "cálpeura", "envoluntamente"]
+
+
+def test_checks_call_a_coined_word_degenerate_and_name_it():
+    verdict = TextChecks().check("a crab hiding in the sand at dawn", LIFE)
+    assert verdict.scores["LEX"] == 0.0 and verdict.scores["REP"] == 1.0  # REP sees no repeated word
+    assert verdict.degenerate and not verdict.passes
+    assert "coins words (LEX 0.00 <= 0.5: lifetacular, lifely, lifepersonal)" in verdict.reasons
+    assert TEXT_FLOORS["LEX"] == 0.5
+
+
 # ---------------------------------------------------------------------------- Reward classes
 
 
@@ -331,7 +369,9 @@ def test_text_rewards_score_the_rendered_prompt_against_the_original():
     leak = LeakageReward(instructions=INSTRUCTIONS).score(
         [video("a cat, describe the subject its motion"), video("Here is the new prompt: a cat")], ["a cat", "a cat"])
     assert leak["LEAK"].tolist() == pytest.approx([2 / 7, 0.0])
-    for reward in (RepetitionReward(), IntentReward(), LeakageReward()):
+    lex = LexiconReward().score([video(LIFE), video("a crab in the sand at dawn")], ["a crab at dawn"] * 2)
+    assert lex["LEX"].tolist() == [0.0, 1.0]  # three coinages: 1 - 1.5 clamped to 0; none: 1
+    for reward in (RepetitionReward(), IntentReward(), LeakageReward(), LexiconReward()):
         assert reward.fingerprint.startswith(type(reward).__name__ + "/v")
     assert LeakageReward(["x"]).fingerprint != LeakageReward(["y"]).fingerprint
 
@@ -344,7 +384,7 @@ def test_fluency_reward_through_score(tiny_lm_dir):
     assert str(tiny_lm_dir) in reward.fingerprint
 
 
-@pytest.mark.parametrize("reward", [RepetitionReward(), IntentReward(), LeakageReward(INSTRUCTIONS)],
+@pytest.mark.parametrize("reward", [RepetitionReward(), IntentReward(), LeakageReward(INSTRUCTIONS), LexiconReward()],
                          ids=lambda r: type(r).__name__)
 def test_a_video_without_its_prompt_fails_alone_with_the_key_named(reward):
     bad = Video(torch.zeros((1, 2, 2, 3), dtype=torch.uint8), fps=8.0, meta={"prompt": None})
@@ -361,7 +401,7 @@ def test_a_video_without_its_prompt_fails_alone_with_the_key_named(reward):
 def test_checks_pass_a_good_rewrite():
     verdict = TextChecks().check("a dog running on the beach", "A dog runs along a sunny beach at dawn, soft light")
     assert verdict.passes and verdict.reasons == ()
-    assert verdict.scores == {"REP": 1.0, "LEAK": 1.0, "INT": 1.0}  # no fluency LM given: no FLU
+    assert verdict.scores == {"REP": 1.0, "LEAK": 1.0, "INT": 1.0, "LEX": 1.0}  # no fluency LM given: no FLU
     assert not verdict.degenerate and not verdict.leaked and verdict.intent_kept
 
 
