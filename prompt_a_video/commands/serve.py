@@ -40,6 +40,11 @@ def serve(
     seed: int | None = None,
     guard: bool = True,
     guard_samples: int | None = None,
+    target: str | None = None,
+    token_limit: int | None = None,
+    target_tokenizer: str | None = None,
+    budget: bool = True,
+    language: str | None = None,
     max_body_bytes: int = 1 << 20,
     drain_timeout: float = 30.0,
     log_level: str = "info",
@@ -86,6 +91,18 @@ def serve(
         guard: return only rewrites that pass the text checks (the original prompt when
             none does), as `pav refine`; --guard false returns what the model writes.
         guard_samples: samples per prompt the guard chooses from; default: the refiner's (4).
+        target: the video model the rewrites are for, whose token budget every answer is
+            cut to (as `pav refine --target`): cogvideox (226), wan (512), ltx (128), hunyuan
+            (256), animatediff, sd, sdxl (77), a synthetic preset, or its tokenizer folder.
+            Default: the target in the export's refiner.json, else no budget.
+        token_limit: a budget of this many tokens instead (overrides the target's limit).
+        target_tokenizer: the video model's tokenizer folder to count tokens exactly;
+            otherwise they are estimated.
+        budget: cut each answer to the budget at a sentence, clause or word boundary (the
+            guard judges the cut text); false: answer as written.
+        language: the language of the answers (en, zh, de, fr, es, ja...); default: the
+            target's (English for every family). A prompt in another language is refined
+            into it; the guard rejects an answer in another language.
         max_body_bytes: largest request body accepted (413 above).
         drain_timeout: seconds a stop waits for requests in flight before dropping them.
         log_level: uvicorn's log level: critical, error, warning, info (one line a
@@ -130,7 +147,9 @@ def serve(
     from prompt_a_video.serving.server import api_key_from_env, bind, serve_refiner
 
     try:
-        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=max_batch_size)
+        refiner = Refiner(model, use=use, dtype=dtype, device=device, batch_size=max_batch_size, target=target,
+                          token_limit=token_limit, target_tokenizer=target_tokenizer, budget=budget,
+                          language=language)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise SystemExit(f"pav serve: {exc}") from exc
     sock = bind(host, port)  # a taken port fails now, not after the model loaded

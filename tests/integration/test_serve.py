@@ -296,6 +296,23 @@ def test_concurrent_requests_with_mixed_settings_are_batched_and_sigterm_drains_
     assert "stopped by SIGTERM after answering 4 requests in 1 batches (3 refine calls)" in "".join(served.stderr)
 
 
+def test_answers_are_cut_to_the_targets_token_budget(tiny_refiner_export_dir, refiner):
+    """--token_limit (as --target) cuts every answer as `pav refine` does, at a word boundary."""
+    from prompt_a_video import Refiner
+
+    served = Server(tiny_refiner_export_dir, "--guard", "false", "--token_limit", "4")
+    try:
+        answer = openai_client(served).chat.completions.create(
+            model=MODEL_ID, messages=[{"role": "user", "content": "a dog running"}], temperature=0, max_tokens=24)
+    finally:
+        assert served.stop() == 0, "".join(served.stderr)[-2000:]
+    text = answer.choices[0].message.content
+    uncut = refiner.refine("a dog running", temperature=0, max_new_tokens=24, guard=False)[0]
+    cut = Refiner(tiny_refiner_export_dir, token_limit=4).refine("a dog running", temperature=0,
+                                                                  max_new_tokens=24, guard=False)[0]
+    assert text == cut and len(text.split()) < len(uncut.split()) and uncut.startswith(text.rstrip(",;. "))
+
+
 def test_serve_help_and_startup_errors_are_one_line_and_light(tmp_path):
     code = ("import sys; from prompt_a_video.cli import main\n"
             "try:\n    main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
