@@ -4,6 +4,12 @@
   detailed) may start at most ``max_uses`` times in the answer; further starts are banned.
   Aimed at the small refiner's failure, "detail, detail, detail", which token n-gram
   rules miss (" detail", "detail" and " details" are different tokens);
+- bans never fall inside a word: a ban on a word's second token makes the model finish
+  the word otherwise, and it coins one. SmolLM2 spells "lifelike" `Ġlif` + `elike`; a
+  trigram ban on the second ", lifelike" left `Ġlif` + `ely`, `eless`, `et acular`
+  ("lifely", "lifeless", "lifetacular": issue 15). So the n-gram rule bans only tokens
+  that start a word (or are not letters), and the cap bans a word spelt in several
+  tokens at its first token;
 - :class:`AnswerRepetitionPenalty`, :class:`AnswerNoRepeatNGram`: transformers' two
   rules, restricted to the answer;
 - :class:`SingleLineAnswer`: no line break in the answer. A video prompt is one line; a
@@ -53,14 +59,17 @@ class AnswerNoRepeatNGram:
     """No n-gram of ``size`` tokens occurs twice in the answer (the prompt is not counted).
 
     After the answer's last ``size - 1`` tokens, every token that would complete an
-    n-gram the answer already holds gets ``-inf``.
+    n-gram the answer already holds gets ``-inf``; with ``tokenizer``, except tokens that
+    continue a word (letters with no leading space: ``elike`` of ``Ġlif elike``), whose
+    ban would coin a word.
     """
 
-    def __init__(self, prompt_width: int, size: int) -> None:
+    def __init__(self, prompt_width: int, size: int, tokenizer=None) -> None:
         if size < 1:
             raise ValueError(f"no-repeat n-gram size must be >= 1, got {size}")
         self.prompt_width = prompt_width
         self.size = int(size)
+        self.inside = _word_continuations(tokenizer) if tokenizer is not None else frozenset()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         answer = input_ids[:, self.prompt_width:].tolist()
@@ -69,13 +78,24 @@ class AnswerNoRepeatNGram:
             if len(tokens) < n:
                 continue  # not one full n-gram yet (for n == 1 it is never < 1 once a token exists)
             tail = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
-            banned = [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tuple(tokens[i:i + n - 1]) == tail]
+            banned = [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tuple(tokens[i:i + n - 1]) == tail
+                      and tokens[i + n - 1] not in self.inside]
             if banned:
                 scores[row, banned] = float("-inf")
         return scores
 
 
 _WORD_TOKEN = re.compile(r"\s[^\W\d_]{3,}")
+_SPACE_MARKS = ("\u0120", "\u2581", " ")  # byte-level BPE's "Ġ", SentencePiece's "▁"
+
+
+@lru_cache(maxsize=8)
+def _word_continuations(tokenizer) -> frozenset[int]:
+    """Ids of the tokens that continue a word: a letter first, no space mark before it."""
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    special = set(getattr(tokenizer, "all_special_ids", ()))
+    return frozenset(i for i, piece in enumerate(pieces) if i not in special and isinstance(piece, str)
+                     and piece[:1] not in _SPACE_MARKS and piece[:1].isalpha())
 
 
 @lru_cache(maxsize=8)
@@ -88,7 +108,7 @@ def _word_starts(tokenizer) -> dict[str, list[int]]:
     for token_id, piece in enumerate(pieces):
         # A word start: byte-level BPE marks the space with "Ġ", SentencePiece with "▁"
         # (decoding one SentencePiece token alone drops that space).
-        if not isinstance(piece, str) or piece[:1] not in ("\u0120", "\u2581", " "):
+        if not isinstance(piece, str) or piece[:1] not in _SPACE_MARKS:
             continue
         text = " " + tokenizer.convert_tokens_to_string([piece]).strip()
         if _WORD_TOKEN.fullmatch(text):
@@ -107,7 +127,10 @@ class AnswerWordRepeatCap:
     The prompt's tokens are not counted; a word the user's own prompt uses ``k`` times
     (``originals``, one per row) may be used ``max(max_uses, k)`` times, so copying the
     prompt is always possible ("a dog chases another dog"). Word starts are tokens of a
-    space then 3+ letters (a word spelt in pieces slips through: rare).
+    space then 3+ letters. A word spelt in several tokens (``lifelike``: ``Ġlif`` +
+    ``elike``) is banned at its first token, unless that piece is itself a word
+    (lemminflect's dictionary: ``Ġsun`` of ``sunlight`` stays free, so "sun" can still be said);
+    that bans the other words it starts too ("lifeless"), which is the point.
     """
 
     def __init__(self, prompt_width: int, tokenizer, max_uses: int, originals: list[str] | None = None) -> None:
@@ -122,6 +145,7 @@ class AnswerWordRepeatCap:
         self.max_uses = int(max_uses)
         self.starts = _word_starts(tokenizer)
         self.allowed = [Counter(canonical(w) for w in content_words(o)) for o in (originals or [])]
+        self._first_piece: dict[str, int | None] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         from collections import Counter
@@ -130,13 +154,32 @@ class AnswerWordRepeatCap:
 
         answers = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
         for row, text in enumerate(answers):
-            counts = Counter(canonical(w) for w in content_words(text))
+            used = content_words(text)
+            counts = Counter(canonical(w) for w in used)
             allowed = self.allowed[row] if row < len(self.allowed) else {}
-            banned = [i for word, c in counts.items() if c >= max(self.max_uses, allowed.get(word, 0))
-                      for i in self.starts.get(word, ())]
+            capped = {word for word, c in counts.items() if c >= max(self.max_uses, allowed.get(word, 0))}
+            banned = [i for word in capped for i in self.starts.get(word, ())]
+            banned += [i for w in dict.fromkeys(used) if canonical(w) in capped
+                       if (i := self.first_piece(w)) is not None]
             if banned:
                 scores[row, banned] = float("-inf")
         return scores
+
+    def first_piece(self, word: str) -> int | None:
+        """The first token of `` word`` when the tokenizer spells it in several and that
+        first piece starts a word but is not one itself; else None."""
+        if word not in self._first_piece:
+            from prompt_a_video.rewards.text.words import known
+
+            ids = self.tokenizer.encode(" " + word, add_special_tokens=False)
+            first = None
+            if len(ids) > 1:
+                piece = self.tokenizer.convert_ids_to_tokens([ids[0]])[0]
+                text = self.tokenizer.convert_tokens_to_string([piece]).strip().lower() if isinstance(piece, str) else ""
+                if piece[:1] in _SPACE_MARKS and text.isalpha() and not known(text):
+                    first = ids[0]
+            self._first_piece[word] = first
+        return self._first_piece[word]
 
 
 @lru_cache(maxsize=8)
@@ -177,5 +220,5 @@ def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_rep
     if repetition_penalty != 1.0:
         out.append(AnswerRepetitionPenalty(prompt_width, repetition_penalty))
     if no_repeat_ngram_size > 0:
-        out.append(AnswerNoRepeatNGram(prompt_width, no_repeat_ngram_size))
+        out.append(AnswerNoRepeatNGram(prompt_width, no_repeat_ngram_size, tokenizer))
     return out

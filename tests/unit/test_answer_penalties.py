@@ -131,8 +131,49 @@ class WordTokenizer:
     def batch_decode(self, rows, skip_special_tokens=True):
         return [self.decode([i for i in row if not (skip_special_tokens and i == 0)]) for row in rows.tolist()]
 
+    def encode(self, text, add_special_tokens=False):  # greedy longest match
+        ids = []
+        while text:
+            i = max((i for i, piece in enumerate(self.VOCAB) if piece and text.startswith(piece)),
+                    key=lambda i: len(self.VOCAB[i]))
+            ids.append(i)
+            text = text[len(self.VOCAB[i]):]
+        return ids
+
 
 TOK = WordTokenizer()
+
+
+class PiecesTokenizer(WordTokenizer):
+    """SmolLM2's spellings: "lifelike" is ``Ġlif`` + ``elike``, "sunlight" ``Ġsun`` + ``light``."""
+
+    VOCAB = ["<pad>", " lif", "elike", "eless", "ely", " sun", "light", ",", " crisp", " cat"]
+
+
+LIF, ELIKE, ELESS, ELY, SUN, LIGHT, COMMA, CRISP, CAT = range(1, 10)
+
+
+def test_ngram_ban_never_falls_inside_a_word():
+    # answer ", lifelike, crisp, lif": the trigram (",", " lif") -> "elike" is seen before; without the
+    # tokenizer "elike" is banned and the model must end the word otherwise ("lifely"); with it, not
+    ids = torch.tensor([[0, COMMA, LIF, ELIKE, COMMA, CRISP, COMMA, LIF]])
+    assert AnswerNoRepeatNGram(1, 2)(ids.clone(), torch.zeros(1, 10))[0, ELIKE] == NEG
+    pieces = PiecesTokenizer()
+    out = AnswerNoRepeatNGram(1, 2, pieces)(ids.clone(), torch.zeros(1, 10))
+    assert out[0, ELIKE] == 0
+    # a word start is still banned: after ", crisp" then "," the bigram (",", " lif") and (",", " crisp")
+    # are both seen -> " lif" and " crisp" banned, "elike" is not a word start and never followed ","
+    out = AnswerNoRepeatNGram(1, 2, pieces)(torch.tensor([[0, COMMA, LIF, ELIKE, COMMA, CRISP, COMMA]]),
+                                            torch.zeros(1, 10))
+    assert [i for i, v in enumerate(out[0].tolist()) if v == NEG] == [LIF, CRISP]
+
+
+def test_word_cap_bans_a_word_of_several_tokens_at_its_first_piece():
+    # answer " lifelike, sunlight,": both used once (max_uses 1). "lifelike" starts with " lif", no word:
+    # banned, and with it "lifeless" and "lifely"; "sunlight" starts with " sun", a word of its own: free
+    cap = AnswerWordRepeatCap(prompt_width=1, tokenizer=PiecesTokenizer(), max_uses=1)
+    out = cap(torch.tensor([[CAT, LIF, ELIKE, COMMA, SUN, LIGHT, COMMA]]), torch.zeros(1, 10))
+    assert [i for i, v in enumerate(out[0].tolist()) if v == NEG] == [LIF]
 
 
 def test_word_cap_finds_the_tokens_that_start_each_content_word():
