@@ -164,5 +164,18 @@ if __name__ == "__main__":
 
 
 def entry_point() -> None:
-    """Console-script entry: exit with :func:`main`'s status."""
-    sys.exit(main())
+    """Console-script entry: exit with :func:`main`'s status.
+
+    A reader that closes the pipe early (``pav refine ... | head -3``) ends the command
+    quietly, as Unix tools do, instead of with a BrokenPipeError traceback.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a killed writer
+    sys.exit(status)

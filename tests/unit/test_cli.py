@@ -58,3 +58,12 @@ def test_assets_list_reports_missing_asset_with_install_command(tmp_path, capsys
 def test_assets_install_rejects_unknown_names(tmp_path):
     with pytest.raises(SystemExit, match="unknown asset"):
         cli.main(["assets", "install", "--names", "vbench,gpt5", "--cache_dir", str(tmp_path)])
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`pav recipes list | head -1`: no BrokenPipeError traceback, the status a shell gives a killed writer."""
+    writer = subprocess.Popen([sys.executable, "-c", "from prompt_a_video.cli import entry_point; entry_point()",
+                               "recipes", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer.stdout.close()  # the reader is gone before the first line
+    _, err = writer.communicate(timeout=120)
+    assert writer.returncode == 141 and b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
