@@ -61,7 +61,10 @@ class GRPORefiner(RefinerModule):
         backbone: the policy LLM (e.g. the merged SFT model) and the LoRA spec of the
             adapter GRPO trains.
         generator: the text-to-video backbone the rewrites are rendered with, by class_path.
-        reward: the reward set (a ``CompositeReward`` with an aggregate ``reward``), by class_path.
+            Required to train; None only to rebuild a checkpoint for export or refining
+            (`pav export`: they are not stored in the checkpoint's hyperparameters).
+        reward: the reward set (a ``CompositeReward`` with an aggregate ``reward``), by
+            class_path; required to train, as ``generator``.
         group_size: rewrites sampled per prompt, ``G`` (>= 2).
         beta: weight of the k3 KL to the reference (0: none, and no reference forward).
         epsilon_low, epsilon_high: the ratio's clip range (see :func:`.grpo_loss.grpo_loss`).
@@ -79,7 +82,8 @@ class GRPORefiner(RefinerModule):
 
     answer_fields = ()
 
-    def __init__(self, backbone: CausalLMBackbone, generator: Generator, reward: Reward, group_size: int = 4,
+    def __init__(self, backbone: CausalLMBackbone, generator: Generator | None = None, reward: Reward | None = None,
+                 group_size: int = 4,
                  beta: float = 0.0, epsilon_low: float = 0.2, epsilon_high: float | None = None,
                  loss_type: str = "grpo", scale_advantages: bool = True, updates_per_rollout: int = 1,
                  temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 128,
@@ -103,7 +107,7 @@ class GRPORefiner(RefinerModule):
             raise ValueError(f"model.init_args.loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
         if not beta >= 0:
             raise ValueError(f"model.init_args.beta must be >= 0, got {beta!r}")
-        if "reward" not in tuple(reward.dimensions):
+        if reward is not None and "reward" not in tuple(reward.dimensions):
             raise ValueError(f"model.init_args.reward: {type(reward).__name__} gives no aggregate 'reward'; "
                              "use a CompositeReward")
         self.seeds = check_seeds(seeds, "model.init_args.seeds")
@@ -167,6 +171,10 @@ class GRPORefiner(RefinerModule):
     # -- training ------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
+        if self.generator is None or self.reward is None:
+            missing = " and ".join(n for n in ("generator", "reward") if getattr(self, n) is None)
+            raise ValueError(f"model.init_args.{missing}: GRPO renders and scores its rollouts, so training needs "
+                             "both (by class_path); only export and refining work without them")
         if self.hparams.updates_per_rollout > 1 and self.trainer.accumulate_grad_batches > 1:
             raise ValueError("model.init_args.updates_per_rollout > 1 with trainer.accumulate_grad_batches > 1: "
                              "a rollout is reused across optimizer steps, so its batches cannot be accumulated; "

@@ -173,3 +173,8 @@ def test_a_grpo_fit_killed_with_sigkill_continues_its_mlflow_run_from_last_ckpt(
 
     steps = [m.step for m in MlflowClient(f"sqlite:///{db}").get_metric_history(run["id"], "train/reward")]
     assert max(steps) == at + 1 and at in steps
+    # and the checkpoint exports as every fit's does (no generator or reward needed to rebuild it)
+    exported = subprocess.run([*PAV, "export", "--ckpt_path", str(last_checkpoint()), "--out", "export"],
+                              cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "export" / "refiner.json").is_file() and (tmp_path / "export" / "merged").is_dir()
