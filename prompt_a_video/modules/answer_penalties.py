@@ -145,7 +145,6 @@ class AnswerWordRepeatCap:
         self.max_uses = int(max_uses)
         self.starts = _word_starts(tokenizer)
         self.allowed = [Counter(canonical(w) for w in content_words(o)) for o in (originals or [])]
-        self._first_piece: dict[str, int | None] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         from collections import Counter
@@ -160,26 +159,28 @@ class AnswerWordRepeatCap:
             capped = {word for word, c in counts.items() if c >= max(self.max_uses, allowed.get(word, 0))}
             banned = [i for word in capped for i in self.starts.get(word, ())]
             banned += [i for w in dict.fromkeys(used) if canonical(w) in capped
-                       if (i := self.first_piece(w)) is not None]
+                       if (i := _first_piece(self.tokenizer, w)) is not None]
             if banned:
                 scores[row, banned] = float("-inf")
         return scores
 
-    def first_piece(self, word: str) -> int | None:
-        """The first token of `` word`` when the tokenizer spells it in several and that
-        first piece starts a word but is not one itself; else None."""
-        if word not in self._first_piece:
-            from prompt_a_video.rewards.text.words import known
 
-            ids = self.tokenizer.encode(" " + word, add_special_tokens=False)
-            first = None
-            if len(ids) > 1:
-                piece = self.tokenizer.convert_ids_to_tokens([ids[0]])[0]
-                text = self.tokenizer.convert_tokens_to_string([piece]).strip().lower() if isinstance(piece, str) else ""
-                if piece[:1] in _SPACE_MARKS and text.isalpha() and not known(text):
-                    first = ids[0]
-            self._first_piece[word] = first
-        return self._first_piece[word]
+
+@lru_cache(maxsize=65536)
+def _first_piece(tokenizer, word: str) -> int | None:
+    """The first token of `` word`` when the tokenizer spells it in several and that first
+    piece starts a word but is not one itself; else None. Cached across generate calls
+    (the cap is rebuilt for every batch)."""
+    from prompt_a_video.rewards.text.words import known
+
+    ids = tokenizer.encode(" " + word, add_special_tokens=False)
+    if len(ids) < 2:
+        return None
+    piece = tokenizer.convert_ids_to_tokens([ids[0]])[0]
+    if not isinstance(piece, str) or piece[:1] not in _SPACE_MARKS:
+        return None
+    text = tokenizer.convert_tokens_to_string([piece]).strip().lower()
+    return ids[0] if text.isalpha() and not known(text) else None
 
 
 @lru_cache(maxsize=8)
