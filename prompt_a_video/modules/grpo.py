@@ -186,10 +186,12 @@ class GRPORefiner(RefinerModule):
         return {k: v.to(self.device) for k, v in pad_batch(rows, self.tokenizer.pad_token_id).items()}
 
     def _logps(self, encoded: dict[str, torch.Tensor], entropy: bool = False):
-        from prompt_a_video.modules.logprobs import model_token_logps
+        """Per-token log-probs of a rollout's rewrites, each group's prompt run once
+        (:func:`~prompt_a_video.modules.shared_prompt.grouped_token_logps`)."""
+        from prompt_a_video.modules.shared_prompt import grouped_token_logps
 
-        return model_token_logps(self.model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"],
-                                 entropy=entropy)
+        return grouped_token_logps(self.model, encoded["input_ids"], encoded["attention_mask"], encoded["labels"],
+                                   self.hparams.group_size, entropy=entropy)
 
     def new_rollout(self, prompts: list[str]) -> Rollout:
         """Sample, render and score a batch of prompts; the fixed log-probs it needs."""

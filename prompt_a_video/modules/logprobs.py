@@ -198,6 +198,19 @@ def model_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     # Only the answer positions go through the LM head, in checkpointed chunks (module doc).
     hidden, targets = _labelled_hidden(model, input_ids, attention_mask, labels, mask)
     head = model.get_output_embeddings()
+    return scattered_token_logps(hidden, head, targets, mask, entropy)
+
+
+def scattered_token_logps(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor, mask: torch.Tensor,
+                          entropy: bool = False) -> TokenLogps:
+    """:class:`TokenLogps` ``[N, T - 1]`` from the final hidden states of the scored positions.
+
+    Args:
+        hidden: ``[M, H]`` the positions that predict a labelled token, in ``mask``'s
+            row-major order (``M = mask.sum()``).
+        head: the LM head; targets: ``[M]`` the labelled token ids; mask: ``[N, T - 1]`` bool.
+        entropy: also each position's next-token entropy (no gradient).
+    """
     picked = labelled_token_logps(hidden, head, targets)  # [M]
     token_entropy = None
     if entropy:

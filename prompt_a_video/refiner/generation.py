@@ -12,6 +12,8 @@ What it does, per batch of prompts:
   sits at the same column and the new tokens start at the same place for all rows;
 - generates with the KV cache on (training may have switched it off for gradient
   checkpointing), stopping at the tokenizer's eos or the template's end-of-turn token;
+  with ``n > 1`` each prompt is prefilled once and its cache copied to its ``n`` rows
+  (:func:`_generate`: ``generate()`` itself would run the prompt ``n`` times);
 - keeps the answer from repeating itself (:mod:`~prompt_a_video.modules.answer_penalties`:
   a cap on uses of one word, a repetition penalty and a no-repeat n-gram rule over the
   ANSWER's tokens, never the
@@ -254,12 +256,54 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
                                                                no_repeat_ngram_size, max_word_uses, tokenizer,
                                                                originals, bool(single_line)))
-            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
-                                    logits_processor=processors)
+            output = _generate(model, input_ids, attention_mask, n, config, processors)
             texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
             # generate() returns the n sequences of a prompt next to each other.
             results.extend([clean_refinement(t) for t in texts[i:i + n]] for i in range(0, len(texts), n))
     return results
+
+
+def _generate(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int, config, processors):
+    """``generate()`` of ``n`` sequences per row of ``[B, T]`` left-padded prompts, each prompt
+    prefilled once: the prompt (all but its last token) runs on the ``B`` rows into a KV
+    cache, which is repeated to ``B x n`` rows that ``generate()`` continues from (it runs
+    only the tokens the cache lacks). The same computation as ``num_return_sequences=n``
+    (the same random draws for a seed), less the prompt's ``n - 1`` extra forward passes:
+    the refiner's prompt is ~100 tokens, a rewrite ~50, so for GRPO's 4 samples a prompt
+    this is most of the prefill. Model types outside ``HIDDEN_STATE_MODEL_TYPES`` (whose
+    cache may not be a plain :class:`~transformers.DynamicCache`) use ``generate()`` as is.
+
+    Returns ``[B x n, T + new]`` ids, a prompt's ``n`` sequences next to each other.
+    """
+    from prompt_a_video.modules.logprobs import HIDDEN_STATE_MODEL_TYPES
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if n == 1 or input_ids.shape[1] < 2 or model_type not in HIDDEN_STATE_MODEL_TYPES:
+        return model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                              logits_processor=processors)
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    given = {_cache_argument(model): cache}
+    # generate()'s own position ids for left-padded rows: count the real tokens
+    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)
+    model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], position_ids=positions[:, :-1],
+          use_cache=True, logits_to_keep=1, **given)
+    cache.batch_repeat_interleave(n)
+    config = copy.deepcopy(config)
+    config.num_return_sequences = 1
+    return model.generate(input_ids=input_ids.repeat_interleave(n, dim=0),
+                          attention_mask=attention_mask.repeat_interleave(n, dim=0), generation_config=config,
+                          logits_processor=processors, **given)
+
+
+def _cache_argument(model) -> str:
+    """The name the model's forward takes a KV cache by: ``cache`` (transformers >= 5.2x),
+    ``past_key_values`` before (the old name still works there, with a deprecation warning)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 class RefinerMixin:

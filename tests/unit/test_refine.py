@@ -134,6 +134,33 @@ def test_seed_makes_sampling_repeatable_and_leaves_the_global_rng_alone(qwen2):
     assert all(len(set(group)) == 2 for group in first)  # n samples differ from each other
 
 
+@pytest.mark.parametrize("fixture", ["llama", "qwen2"])
+def test_n_samples_prefill_each_prompt_once_and_draw_what_generate_draws(fixture, request, monkeypatch):
+    """n > 1: the prompt runs once per prompt, not once per sample, and the samples for a seed
+    are exactly those of generate()'s own num_return_sequences (the same logits, the same draws)."""
+    import prompt_a_video.refiner.generation as generation
+
+    model, tokenizer, backbone = request.getfixturevalue(fixture)
+    kwargs = dict(n=3, temperature=1.0, max_new_tokens=10, seed=5)
+    widths = []
+    hook = model.register_forward_pre_hook(lambda _m, _a, kw: widths.append(tuple(kw["input_ids"].shape)),
+                                           with_kwargs=True)
+    try:
+        shared = refine_with(model, tokenizer, backbone, PROMPTS, **kwargs)
+    finally:
+        hook.remove()
+    prompt_width = max(len(r) for r in generation.encode_prompts(tokenizer, backbone, PROMPTS))
+    assert widths[0] == (3, prompt_width - 1)  # 3 prompts prefilled, not 9 rows
+    assert all(rows == 9 and width == 1 for rows, width in widths[1:])
+
+    def plain(model, input_ids, attention_mask, n, config, processors):
+        return model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                              logits_processor=processors)
+
+    monkeypatch.setattr(generation, "_generate", plain)
+    assert refine_with(model, tokenizer, backbone, PROMPTS, **kwargs) == shared
+
+
 def test_greedy_is_the_default_at_temperature_zero_and_rejects_n_above_one(qwen2):
     model, tokenizer, backbone = qwen2
     a = refine_with(model, tokenizer, backbone, PROMPTS[:1], temperature=0.0, max_new_tokens=8)

@@ -272,3 +272,82 @@ def test_pairs_sharing_a_system_prompt_give_the_lora_gradients_of_unpacked_rows(
     (pair_sequence_logps(model, ids, mask, labels)[0] * weights).sum().backward()
     for name, param in lora.items():
         assert torch.allclose(param.grad, expected[name], rtol=1e-4, atol=1e-6), name
+
+
+# ------------------------------------------------------------------ GRPO groups: G rewrites of a prompt
+def _group_batch(prompts: list[int], answers: list[list[int]], seed=0):
+    """``[B x G, T]`` right-padded rows: group ``b``'s ``G`` rows share prompt ``b`` (random ids
+    of ``prompts[b]`` tokens) and have answers of ``answers[b][k]`` tokens."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for p, lengths in zip(prompts, answers):
+        prompt = torch.randint(3, VOCAB, (p,), generator=gen)
+        rows += [(prompt, torch.randint(3, VOCAB, (a,), generator=gen)) for a in lengths]
+    return _padded(rows)
+
+
+def test_group_layout_worked_by_hand():
+    from prompt_a_video.modules.shared_prompt import pack_groups
+
+    # group 0: prompt [9 8], rewrites [20] and [30 31]; group 1: prompt [5], rewrites [40 41] and [50]
+    ids = torch.tensor([[9, 8, 20, 0], [9, 8, 30, 31], [5, 40, 41, 0], [5, 50, 0, 0]])
+    mask = (ids != 0).long()
+    labels = torch.where(torch.tensor([[0, 0, 1, 0], [0, 0, 1, 1], [0, 1, 1, 0], [0, 1, 0, 0]]).bool(), ids, -100)
+    packed = pack_groups(ids, mask, labels, group_size=2)
+    assert packed.input_ids.tolist() == [[9, 8, 20, 30, 31], [5, 40, 41, 50, 0]]  # a row per group, its prompt once
+    assert packed.position_ids.tolist() == [[0, 1, 2, 2, 3], [0, 1, 2, 1, 0]]
+    assert packed.segments.tolist() == [[PROMPT, PROMPT, 1, 2, 2], [PROMPT, 1, 1, 2, PADDING]]
+    # the last prompt token predicts each rewrite's first token; a rewrite's tokens predict its next
+    assert list(zip(packed.source_rows.tolist(), packed.source_cols.tolist())) == [
+        (0, 1), (0, 1), (0, 3), (1, 0), (1, 1), (1, 0)]
+    assert packed.targets.tolist() == [20, 30, 31, 40, 41, 50]
+    assert packed.sequence.tolist() == [0, 1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("model_type", sorted(HIDDEN_STATE_MODEL_TYPES))
+def test_grouped_token_logps_equal_unpacked_rows_for_every_listed_type(model_type, attn):
+    from prompt_a_video.modules.logprobs import model_token_logps
+    from prompt_a_video.modules.shared_prompt import grouped_token_logps
+
+    model = _tiny(model_type, attn)
+    ids, mask, labels = _group_batch([7, 4], [[3, 1, 5], [2, 4, 2]])
+    with torch.no_grad():
+        expected = model_token_logps(model, ids, mask, labels, entropy=True)
+        got, widths = _decoder_widths(model, lambda: grouped_token_logps(model, ids, mask, labels, 3, entropy=True))
+    assert torch.equal(got.mask, expected.mask)
+    assert torch.allclose(got.logps, expected.logps, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(got.entropy, expected.entropy, rtol=1e-5, atol=1e-5)
+    assert widths == [(2, 7 + 3 + 1 + 5)]  # a row per group: 16 and 4 + 8 tokens, not 6 rows of 12
+
+
+def test_grouped_token_logps_lora_gradients_equal_unpacked():
+    from prompt_a_video.modules.logprobs import model_token_logps
+    from prompt_a_video.modules.shared_prompt import grouped_token_logps
+
+    model = with_random_lora(_tiny("llama", seed=3)).train(False)
+    ids, mask, labels = _group_batch([5, 6], [[3, 2], [1, 4]], seed=4)
+    weights = torch.linspace(-1.0, 1.0, ids.shape[1] - 1)  # a token-level loss, unequal per position
+    (model_token_logps(model, ids, mask, labels).logps * weights).sum().backward()
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: p.grad.clone() for n, p in lora.items()}
+    model.zero_grad()
+    (grouped_token_logps(model, ids, mask, labels, 2).logps * weights).sum().backward()
+    for name, param in lora.items():
+        assert torch.allclose(param.grad, expected[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_a_group_whose_rows_differ_in_prompt_runs_unpacked():
+    from prompt_a_video.modules.logprobs import model_token_logps
+    from prompt_a_video.modules.shared_prompt import grouped_token_logps, pack_groups
+
+    model = _tiny("llama")
+    ids, mask, labels = _group_batch([4, 4], [[2, 3], [3, 2]])
+    ids[1, 0] = (ids[0, 0] + 1) % VOCAB  # group 0's second row starts otherwise (a prompt cut differently)
+    assert pack_groups(ids, mask, labels, 2) is None
+    with torch.no_grad():
+        expected = model_token_logps(model, ids, mask, labels)
+        got, widths = _decoder_widths(model, lambda: grouped_token_logps(model, ids, mask, labels, 2))
+    assert torch.allclose(got.logps, expected.logps) and [rows for rows, _ in widths] == [4]  # the 4 rows as they are
+    with pytest.raises(ValueError, match="groups of 3"):
+        pack_groups(ids, mask, labels, 3)
