@@ -27,6 +27,9 @@ so the loss sees exactly the text the reward judged; the sampled ids can differ 
 :func:`~prompt_a_video.refiner.generation.clean_refinement` removed a label or quotes, or
 where decoding and encoding again tokenise differently (bytes that are not UTF-8 decode to
 U+FFFD, several tokens each), and the answer's end-of-turn token is the template's.
+A group's rewrites share their prompt (~100 of ~150 tokens a row for the refiner), so it
+runs once per group: sampling prefills it once (``refine_with``), and the loss's
+log-probs pack each group into one row behind it (:func:`~prompt_a_video.modules.shared_prompt.grouped_token_logps`).
 Rendering does not overlap sampling: on CPU both would share the same cores, and the step
 logs how its time splits (``perf/sample_s``, ``perf/score_s``, ``perf/update_s``).
 """

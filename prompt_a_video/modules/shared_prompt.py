@@ -246,6 +246,15 @@ def _packable_model(model, width: int) -> bool:
             and (window is None or not getattr(config, "use_sliding_window", True) or width <= window))
 
 
+def _scoring_hidden(model, packed: PackedRows) -> torch.Tensor:
+    """The decoder's final hidden states ``[M, H]`` at the packed positions that predict a
+    scored token (``packed.source_rows``, ``packed.source_cols``), under the packing's mask."""
+    mask = packed.attention_mask(model.config._attn_implementation, model.get_output_embeddings().weight.dtype)
+    hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids,
+                                 use_cache=False).last_hidden_state  # [R, L, H]
+    return hidden[packed.source_rows, packed.source_cols]
+
+
 def packed_sequence_logps(model, packed: PackedRows | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                           labels: torch.Tensor, chunk_logits: int = CHUNK_LOGITS) -> tuple[torch.Tensor, torch.Tensor]:
     """Answer log-probs ``(logps, counts)`` ``[N]`` of the unpacked rows, computed on the
@@ -255,11 +264,7 @@ def packed_sequence_logps(model, packed: PackedRows | None, input_ids: torch.Ten
     if packed is None or not _packable_model(model, packed.input_ids.shape[1]):
         return model_sequence_logps(model, input_ids, attention_mask, labels, chunk_logits=chunk_logits)
     head = model.get_output_embeddings()
-    mask = packed.attention_mask(model.config._attn_implementation, head.weight.dtype)
-    hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids,
-                                 use_cache=False).last_hidden_state  # [R, L, H]
-    token_logps = labelled_token_logps(hidden[packed.source_rows, packed.source_cols], head, packed.targets,
-                                       chunk_logits)  # [M]
+    token_logps = labelled_token_logps(_scoring_hidden(model, packed), head, packed.targets, chunk_logits)  # [M]
     n = input_ids.shape[0]
     sums = torch.zeros(n, dtype=token_logps.dtype, device=token_logps.device).index_add(0, packed.sequence, token_logps)
     return sums, torch.bincount(packed.sequence, minlength=n)
@@ -314,11 +319,8 @@ def grouped_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Te
     packed = pack_groups(input_ids, attention_mask, labels, group_size)
     if packed is None or not _packable_model(model, packed.input_ids.shape[1]):
         return model_token_logps(model, input_ids, attention_mask, labels, entropy=entropy)
-    head = model.get_output_embeddings()
-    mask4 = packed.attention_mask(model.config._attn_implementation, head.weight.dtype)
-    hidden = model.get_decoder()(input_ids=packed.input_ids, attention_mask=mask4, position_ids=packed.position_ids,
-                                 use_cache=False).last_hidden_state  # [B, L, H]
     # pack_rows lists a row's scored tokens in column order and the rows in order (groups
     # of consecutive rows): the row-major order of the unpacked mask, which scattering needs.
     mask = labels[:, 1:] != IGNORE_INDEX
-    return scattered_token_logps(hidden[packed.source_rows, packed.source_cols], head, packed.targets, mask, entropy)
+    return scattered_token_logps(_scoring_hidden(model, packed), model.get_output_embeddings(), packed.targets, mask,
+                                 entropy)
