@@ -3,7 +3,7 @@
 The paper's DPO pipeline (jiyt17/Prompt-A-Video, booster/dpo/) samples 5 rewrites per
 prompt (prompts_candidates.json), renders and scores them (rewards/*_dpo.py) and filters
 pairs with booster/dpo/filter.py. This re-filters those candidates with our PaperPairRule
-(the same aggregate, floors, margin 1.4 and 130-word limit, plus our text floors REP, LEAK, LEX,
+(the same aggregate, floors, margin 1.4 and 130-word limit, plus our text floors REP, LEAK, LEX, TAG,
 INT, and FLU with --fluency) and writes DESIGN.md's preference pairs, one a line::
 
     python scripts/paper_candidates_to_pairs.py --candidates prompts_candidates_scores.json --out pairs.jsonl
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", type=float, default=1.4, help="minimum aggregate gap, exclusive (default 1.4)")
     parser.add_argument("--max-chosen-words", type=int, default=130, help="longest chosen text (default 130)")
     parser.add_argument("--no-text-checks", action="store_true",
-                        help="no REP/LEAK/INT/LEX text floors: the official filter's floors only")
+                        help="no REP/LEAK/INT/LEX/TAG text floors: the official filter's floors only")
     parser.add_argument("--fluency", metavar="LM", help="an LM asset name or folder for the FLU floor (default: none)")
     parser.add_argument("--skip-bad-records", action="store_true", help="warn and skip bad records instead of stopping")
     args = parser.parse_args(argv)

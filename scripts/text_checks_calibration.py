@@ -1,4 +1,4 @@
-"""Where the text floors sit: REP, LEAK, INT, FLU and LEX on real refiners' rewrites.
+"""Where the text floors sit: REP, LEAK, INT, FLU, LEX and TAG on real refiners' rewrites.
 
     .venv/bin/python scripts/text_checks_calibration.py ../shared/data/vbench_prompt_refinements.jsonl --rows 300
 
@@ -7,7 +7,8 @@ VBench refinements: GPT-4o, Wan2.1's extender, HunyuanVideo's rewriter) and prin
 refiner and for the originals, the min / 1% / 5% / 50% / 95% quantiles (lower order
 statistic) of each measure, and how many rewrites fall at or under each floor
 (``TEXT_FLOORS``), then each refiner's coined words (``LEX``: how many rewrites hold
-one, and which words). FLU uses the smollm2-135m-instruct asset (`pav assets install`);
+one, and which words) and its tag runs (``TAG``: how many rewrites have each longest run
+of short comma items, and how many fail the floor). FLU uses the smollm2-135m-instruct asset (`pav assets install`);
 ``--no-fluency`` skips it.
 The table in docs/rewards.md ("Calibration") is this script's output.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 
 QUANTILES = (0.0, 0.01, 0.05, 0.5, 0.95)
 
@@ -33,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from prompt_a_video.rewards.text import (
-        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, repetition_score,
+        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, repetition_score, tag_list_score,
+        tag_run,
     )
 
     with open(args.file, encoding="utf-8") as f:
@@ -44,6 +47,7 @@ def main() -> None:
     print("| texts | REP | LEAK | INT | FLU | at/under floor: REP, LEAK, INT, FLU |")
     print("|---|---|---|---|---|---|")
     coined: dict[str, list[list[str]]] = {}
+    runs: dict[str, list[tuple[int, float]]] = {}
     for name in [*names, "original"]:
         pairs = [(r["prompt"], r["prompt"] if name == "original" else r["refinements"][name]) for r in rows]
         scores = {"REP": [repetition_score(t) for _, t in pairs],
@@ -54,11 +58,18 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(quantiles(scores[d]) for d in ("REP", "LEAK", "INT", "FLU")) +
               f" | {under} |")
         coined[name] = [words for words in (coined_words(o, t) for o, t in pairs) if words]
+        runs[name] = [(tag_run(o, t), tag_list_score(o, t)) for o, t in pairs]
     print("\n| texts | rewrites with a coined word (LEX <= 0.5) | the words |")
     print("|---|---|---|")
     for name, found in coined.items():
         listed = ", ".join(w for words in found for w in words)
         print(f"| {name} | {len(found)} of {len(rows)} | {listed} |")
+    print(f"\n| texts | longest tag run: rewrites | at/under the TAG floor ({TEXT_FLOORS['TAG']:g}) |")
+    print("|---|---|---|")
+    for name, found in runs.items():
+        counts = sorted(Counter(run for run, _ in found).items())
+        failing = sum(score <= TEXT_FLOORS["TAG"] for _, score in found)
+        print(f"| {name} | {', '.join(f'{run}: {n}' for run, n in counts)} | {failing} of {len(rows)} |")
 
 
 if __name__ == "__main__":

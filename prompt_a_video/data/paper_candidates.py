@@ -270,8 +270,8 @@ def pairs_from_paper_candidates(
             dimension the preset weighs.
         rule: a ``PairRule``; default ``PaperPairRule`` with the preset's floors on the
             dimensions there are scores for (the official filter's seven, plus the text
-            floors REP, LEAK, INT, LEX, and FLU when ``fluency`` is given).
-        text_checks: add our text scores (``REP``, ``LEAK``, ``INT``, ``LEX``; ``FLU`` with
+            floors REP, LEAK, INT, LEX, TAG, and FLU when ``fluency`` is given).
+        text_checks: add our text scores (``REP``, ``LEAK``, ``INT``, ``LEX``, ``TAG``; ``FLU`` with
             ``fluency``), computed from the texts, so a degenerate rewrite is never chosen;
             the official files have none. The paper's task text counts as an instruction
             a rewrite must not echo.
@@ -322,7 +322,7 @@ def pairs_from_paper_candidates(
 
 
 def _text_scores(prompts: list[PaperPrompt], fluency) -> dict[tuple[str, str], dict[str, float]]:
-    """``{(original, text): {REP, LEAK, INT, LEX[, FLU]}}``; NaN for an empty text (never used)."""
+    """``{(original, text): {REP, LEAK, INT, LEX, TAG[, FLU]}}``; NaN for an empty text (never used)."""
     from prompt_a_video.modules.backbone import PAPER_TASK_PROMPT
     from prompt_a_video.rewards.text.checks import TextChecks
     from prompt_a_video.rewards.text.leakage import default_instructions
@@ -331,7 +331,7 @@ def _text_scores(prompts: list[PaperPrompt], fluency) -> dict[tuple[str, str], d
     checks = TextChecks(floors={}, fluency=fluency, instructions=default_instructions() + [PAPER_TASK_PROMPT])
     verdicts = checks([o for o, _ in pairs], [t for _, t in pairs]) if pairs else []
     out = {key: dict(v.scores) for key, v in zip(pairs, verdicts)}
-    dims = next(iter(out.values())).keys() if out else ("REP", "LEAK", "INT", "LEX")
+    dims = next(iter(out.values())).keys() if out else ("REP", "LEAK", "INT", "LEX", "TAG")
     for p in prompts:
         for c in p.candidates:
             out.setdefault((p.prompt, c.text), dict.fromkeys(dims, math.nan))

@@ -5,8 +5,8 @@ read) goes through :class:`~prompt_a_video.rewards.text.checks.TextChecks` again
 original prompt, with the floors of ``TEXT_FLOORS``:
 
 - **degenerate**: ``REP <= 0.75`` (repeated words or phrases), ``LEX <= 0.5`` (a coined
-  word: "lifetacular"), ``FLU <= -8.5`` (only when a fluency LM is used), or an empty
-  rewrite;
+  word: "lifetacular"), ``TAG <= 0.5`` (a tag dump: 8+ short comma items in a row),
+  ``FLU <= -8.5`` (only when a fluency LM is used), or an empty rewrite;
 - **leaked**: ``LEAK <= 0.8`` (echoed instructions, chat markup, assistant talk);
 - **intent kept**: ``INT > 0.7`` (the original's content words are still there);
 - **passes**: neither degenerate nor leaked, and the intent kept.

@@ -118,8 +118,8 @@ class PaperPairRule(PairRule):
         top_chosen: how many of the top-ranked candidates may be chosen.
         floors: ``{dimension: floor}``, strict; None: the ``pair_filtering`` preset's
             floors (VQ>2.6, TC>2.6, FC>2.55, AES>5.5, TVA>2.9, MPS>8.5, DD>2.65, and the
-            text floors REP>0.75, FLU>-8.5, LEAK>0.8, INT>0.7, LEX>0.5: a degenerate rewrite is never
-            chosen);
+            text floors REP>0.75, FLU>-8.5, LEAK>0.8, INT>0.7, LEX>0.5, TAG>0.5: a degenerate rewrite
+            is never chosen);
             ``{}``: no floors. A floored dimension missing from the scores is an error
             (the floors do not fit the reward), not a silent "no pair".
     """

@@ -15,11 +15,11 @@ RESERVED = ("reward", "passes_floors")
 
 
 def text_members() -> list[Reward]:
-    """The five text-quality and intent rewards every preset floors (REP, FLU, LEAK, INT, LEX)."""
+    """The six text-quality and intent rewards every preset floors (REP, FLU, LEAK, INT, LEX, TAG)."""
     from prompt_a_video.rewards import text
 
     return [text.RepetitionReward(), text.FluencyReward(), text.LeakageReward(), text.IntentReward(),
-            text.LexiconReward()]
+            text.LexiconReward(), text.TagListReward()]
 
 
 def _fmt(d: Mapping) -> str:
@@ -92,7 +92,7 @@ class CompositeReward(Reward):
         """``VQ + TC + 0.5*DD + 1.3*TVA`` (floors PF>0.35, TVA>0.5 and the text floors) over the
         offline rewards.
 
-        ``members`` defaults to the five offline rewards and the four text rewards with
+        ``members`` defaults to the five offline rewards and the six text rewards with
         their default settings.
         """
         if members is None:

@@ -9,9 +9,9 @@ fidelity (``[0, 1]``).
 
 Every preset also floors the text-quality and intent dimensions (``TEXT_FLOORS`` of
 :mod:`prompt_a_video.rewards.text`: ``REP`` repetition, ``FLU`` fluency, ``LEAK``
-instruction leakage, ``INT`` intent kept, ``LEX`` no coined words), so no stage can buy
-reward with degenerate text: a composite built from a preset needs those five rewards
-among its members.
+instruction leakage, ``INT`` intent kept, ``LEX`` no coined words, ``TAG`` no tag dump),
+so no stage can buy reward with degenerate text: a composite built from a preset needs
+those six rewards among its members.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from prompt_a_video.rewards.text import TEXT_FLOORS
 
-_TEXT = ", text floors REP>0.75, FLU>-8.5, LEAK>0.8, INT>0.7, LEX>0.5"
+_TEXT = ", text floors REP>0.75, FLU>-8.5, LEAK>0.8, INT>0.7, LEX>0.5, TAG>0.5"
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,10 @@ VIDEOSCORE = {"VQ": [3.0, 2.0], "TC": [2.5, 3.0], "DD": [2.0, 3.0], "TVA": [2.8,
 AES_MPS = {"AES": [6.0, 4.0], "MPS": [12.0, 9.0]}
 
 
-# Text-quality and intent scores above every text floor (REP > 0.75, FLU > -8.5, LEAK > 0.8, INT > 0.7, LEX > 0.5).
+# Text-quality and intent scores above every text floor (REP > 0.75, FLU > -8.5, LEAK > 0.8, INT > 0.7, LEX > 0.5,
+# TAG > 0.5).
 CLEAN_TEXT = {"REP": [1.0, 1.0, 1.0], "FLU": [-3.0, -3.0, -3.0], "LEAK": [1.0, 1.0, 1.0], "INT": [1.0, 1.0, 1.0],
-              "LEX": [1.0, 1.0, 1.0]}
+              "LEX": [1.0, 1.0, 1.0], "TAG": [1.0, 1.0, 1.0]}
 
 
 def text_member(**override) -> Reward:
@@ -109,7 +110,7 @@ def test_offline_preset_by_hand():
 
 
 @pytest.mark.parametrize("dim, value", [("REP", 0.75), ("FLU", -8.5), ("LEAK", 0.8), ("INT", 0.7), ("INT", 0.2),
-                                        ("LEX", 0.5), ("LEX", 0.0)])
+                                        ("LEX", 0.5), ("LEX", 0.0), ("TAG", 0.5), ("TAG", 0.0)])
 @pytest.mark.parametrize("preset", ["evolution", "pair_filtering", "offline"])
 def test_every_preset_fails_a_rewrite_at_or_below_a_text_floor(preset, dim, value):
     """Degenerate text can never be best or chosen: each text floor is strict in every preset."""
@@ -216,6 +217,7 @@ reward:
       - class_path: prompt_a_video.rewards.text.LeakageReward
       - class_path: prompt_a_video.rewards.text.IntentReward
       - class_path: prompt_a_video.rewards.text.LexiconReward
+      - class_path: prompt_a_video.rewards.text.TagListReward
     normalize: {DD: [0.0, 0.5]}
 """
     parser = ArgumentParser()
@@ -223,7 +225,7 @@ reward:
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in 4.49
     reward = instantiate(parser.parse_object(yaml.safe_load(text))).reward
     assert isinstance(reward, CompositeReward)
-    assert reward.dimensions == ("VQ", "TC", "DD", "PF", "TVA", "REP", "FLU", "LEAK", "INT", "LEX", "reward",
+    assert reward.dimensions == ("VQ", "TC", "DD", "PF", "TVA", "REP", "FLU", "LEAK", "INT", "LEX", "TAG", "reward",
                                  "passes_floors")
     assert reward.members[0].num_frames == 4 and reward.normalize == {"DD": (0.0, 0.5)}
     assert reward.fingerprint == CompositeReward.offline(normalize={"DD": (0.0, 0.5)}).fingerprint.replace(

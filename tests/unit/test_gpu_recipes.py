@@ -199,7 +199,7 @@ def test_components_are_the_papers(path):
     from prompt_a_video.rewards.presets import get_preset
     from prompt_a_video.rewards.real import AestheticReward, CLIPScoreReward, MPSReward, VideoScoreReward
     from prompt_a_video.rewards.text import TEXT_FLOORS, FluencyReward, IntentReward, LeakageReward, LexiconReward
-    from prompt_a_video.rewards.text import RepetitionReward
+    from prompt_a_video.rewards.text import RepetitionReward, TagListReward
 
     args = built(path)
     image = isinstance(args.generator, DiffusersImageGenerator)
@@ -208,7 +208,7 @@ def test_components_are_the_papers(path):
         assert args.generator.model == BACKBONES[path.stem]
     members = {type(m) for m in args.reward.members}
     assert isinstance(args.reward, CompositeReward)
-    text = {RepetitionReward, FluencyReward, LeakageReward, IntentReward, LexiconReward}
+    text = {RepetitionReward, FluencyReward, LeakageReward, IntentReward, LexiconReward, TagListReward}
     # every recipe floors the text-quality and intent dimensions: no stage buys reward with degenerate text
     assert text <= members and {d: args.reward.floors[d] for d in TEXT_FLOORS} == TEXT_FLOORS
     if image:

@@ -11,7 +11,7 @@ PAPER_FLOORS = get_preset("pair_filtering").floors
 # Comfortably above every paper floor (VQ/TC/FC/TVA/DD on VideoScore's 1-4, AES 1-10, MPS).
 GOOD = {"VQ": 3.0, "TC": 3.0, "FC": 3.0, "DD": 3.0, "TVA": 3.2, "AES": 6.0, "MPS": 9.0,
         # and above the text floors: no repetition, fluent, nothing leaked, the intent kept
-        "REP": 1.0, "FLU": -3.0, "LEAK": 1.0, "INT": 1.0, "LEX": 1.0}
+        "REP": 1.0, "FLU": -3.0, "LEAK": 1.0, "INT": 1.0, "LEX": 1.0, "TAG": 1.0}
 
 
 def cand(text, reward, passes=None, **scores):
@@ -25,9 +25,9 @@ def sides(pairs):
 def test_default_floors_are_the_paper_pair_filtering_floors():
     rule = PaperPairRule()
     assert (rule.margin, rule.max_chosen_words, rule.top_chosen) == (1.4, 130, 2)
-    assert rule.floors == PAPER_FLOORS and len(rule.floors) == 7 + 5  # the paper's 7 and the 5 text floors
-    assert {d: rule.floors[d] for d in ("REP", "FLU", "LEAK", "INT", "LEX")} == {
-        "REP": 0.75, "FLU": -8.5, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5}
+    assert rule.floors == PAPER_FLOORS and len(rule.floors) == 7 + 6  # the paper's 7 and the 6 text floors
+    assert {d: rule.floors[d] for d in ("REP", "FLU", "LEAK", "INT", "LEX", "TAG")} == {
+        "REP": 0.75, "FLU": -8.5, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5, "TAG": 0.5}
 
 
 def test_top_two_are_chosen_and_each_pairs_with_every_candidate_lower_by_more_than_the_margin():

@@ -158,7 +158,7 @@ def test_the_chat_text_alone_gives_the_users_prompt(tmp_path):
 def test_pairs_from_the_merged_file(tmp_path):
     pairs = pairs_from_paper_candidates(merged_file(tmp_path), PaperPairRule(floors={
         "VQ": 2.6, "TC": 2.6, "FC": 2.55, "AES": 5.5, "TVA": 2.9, "MPS": 8.5, "DD": 2.65,
-        "REP": 0.75, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5}))
+        "REP": 0.75, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5, "TAG": 0.5}))
     got = [(p.prompt, p.chosen, p.rejected) for p in pairs]
     # dog: top-1 (24.0) clears the floors, beats 22.35 and 20.0 by more than 1.4 (not 23.0,
     # 22.9); top-2 (23.0) fails MPS > 8.5.
@@ -172,7 +172,7 @@ def test_pairs_from_the_merged_file(tmp_path):
     first = pairs[0]
     assert {d: first.chosen_scores[d] for d in BASE} == BASE
     assert first.rejected_scores["DD"] == 1.5
-    assert set(first.chosen_scores) == set(BASE) | {"REP", "LEAK", "INT", "LEX"}
+    assert set(first.chosen_scores) == set(BASE) | {"REP", "LEAK", "INT", "LEX", "TAG"}
     assert pairs[2].chosen_scores["LEAK"] > 0.8
 
 
@@ -180,7 +180,7 @@ def test_default_rule_is_the_paper_filter_and_text_floors(tmp_path):
     path = merged_file(tmp_path)
     explicit = pairs_from_paper_candidates(path, PaperPairRule(floors={
         "VQ": 2.6, "TC": 2.6, "FC": 2.55, "AES": 5.5, "TVA": 2.9, "MPS": 8.5, "DD": 2.65,
-        "REP": 0.75, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5}))
+        "REP": 0.75, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5, "TAG": 0.5}))
     assert pairs_from_paper_candidates(path) == explicit  # FLU needs an LM: not applied
 
 

@@ -1,4 +1,4 @@
-"""The text-quality and intent rewards (REP, INT, LEAK, FLU, LEX) and `TextChecks`, worked out
+"""The text-quality and intent rewards (REP, INT, LEAK, FLU, LEX, TAG) and `TextChecks`, worked out
 by hand on small texts: each expected number is computed in the comment next to it.
 
 Content words are the words minus ``STOPWORDS`` (function words and request words);
@@ -12,7 +12,8 @@ import torch
 
 from prompt_a_video.rewards.text import (
     TEXT_FLOORS, FluencyReward, FluencyScorer, IntentReward, LeakageReward, LexiconReward, RepetitionReward,
-    coined_words, intent_score, leakage_score, lexicon_score, missing_words, repetition_score,
+    TagListReward, coined_words, intent_score, leakage_score, lexicon_score, missing_words, repetition_score,
+    tag_list_score, tag_run,
 )
 from prompt_a_video.rewards.text.checks import TextChecks
 from prompt_a_video.rewards.text.intent import same_stem, within_one_edit
@@ -354,6 +355,46 @@ def test_checks_call_a_coined_word_degenerate_and_name_it():
     assert TEXT_FLOORS["LEX"] == 0.5
 
 
+# ---------------------------------------------------------------------------- TAG
+
+# A best-rewarded rollout of the cpu-full GRPO refiner (issue 15): twelve items after the
+# subject; "realistic motion throughout film" has 4 words and ends a run, the 10 after it are tags.
+DISHES = ("a student washing dishes in the kitchen, clear fine detail, realistic motion throughout film, "
+          "continuous camera flow, high dynamic range, crisp tone, consistent facial expression, professional, "
+          "polished and lifelike, carefully composed, focused upon subject, real, authentic")
+
+
+def test_tag_run_counts_short_comma_items_in_a_row_worked_by_hand():
+    original = "a student washing dishes in the kitchen"
+    assert tag_run(original, DISHES) == 10  # "polished and lifelike": "and" not counted, 2 words
+    assert tag_list_score(original, DISHES) == 0.25  # 1 - 0.125 x (10 - 4)
+    # four tags are free; a fifth costs 0.125; eight fail the floor (0.5, strict)
+    assert tag_list_score("a dog", "a dog, soft light, bokeh, 4k, slow pan") == 1.0
+    assert tag_list_score("a dog", "a dog, soft light, bokeh, 4k, slow pan, warm") == 0.875
+    eight = "a dog running on the beach, " + ", ".join(["soft light", "bokeh", "4k", "slow pan", "warm", "crisp", "calm", "vivid"])
+    assert tag_run("a dog", eight) == 8 and tag_list_score("a dog", eight) == 0.5
+    # an item of 4+ words ends a run; so does a sentence end (". " but not "4:3" or "108.5fps")
+    assert tag_run("a dog", "a dog, warm, crisp, a golden retriever runs, calm, vivid") == 2
+    assert tag_run("a dog", "a dog, warm, crisp. Calm, vivid, bright") == 3
+    assert tag_run("a dog", "a dog, 108.5fps, 4:3, full frame, 20mm") == 4
+
+
+def test_tag_run_leaves_the_users_own_list_alone():
+    # the user's items neither count nor end a run: copying their list costs nothing
+    market = "market, fruits, people talking, sunny day, colorful"
+    assert tag_run(market, market) == 0
+    assert tag_run(market, market + ", warm light, busy stalls") == 2
+    assert tag_list_score(market, "market, fruits, soft light, people talking, sunny day, colorful, bokeh") == 1.0
+
+
+def test_checks_call_a_tag_dump_degenerate_and_say_why():
+    verdict = TextChecks().check("a student washing dishes in the kitchen", DISHES)
+    assert verdict.scores["TAG"] == 0.25 and verdict.scores["REP"] > 0.75 and verdict.scores["LEX"] == 1.0
+    assert verdict.degenerate and not verdict.passes
+    assert verdict.reasons == ("dumps tags (TAG 0.25 <= 0.5: a run of 10 short comma items)",)
+    assert TEXT_FLOORS["TAG"] == 0.5
+
+
 # ---------------------------------------------------------------------------- Reward classes
 
 
@@ -371,7 +412,10 @@ def test_text_rewards_score_the_rendered_prompt_against_the_original():
     assert leak["LEAK"].tolist() == pytest.approx([2 / 7, 0.0])
     lex = LexiconReward().score([video(LIFE), video("a crab in the sand at dawn")], ["a crab at dawn"] * 2)
     assert lex["LEX"].tolist() == [0.0, 1.0]  # three coinages: 1 - 1.5 clamped to 0; none: 1
-    for reward in (RepetitionReward(), IntentReward(), LeakageReward(), LexiconReward()):
+    tag = TagListReward().score([video(DISHES), video("a student washing dishes, warm light")],
+                                ["a student washing dishes in the kitchen"] * 2)
+    assert tag["TAG"].tolist() == [0.25, 1.0]
+    for reward in (RepetitionReward(), IntentReward(), LeakageReward(), LexiconReward(), TagListReward()):
         assert reward.fingerprint.startswith(type(reward).__name__ + "/v")
     assert LeakageReward(["x"]).fingerprint != LeakageReward(["y"]).fingerprint
 
@@ -401,7 +445,7 @@ def test_a_video_without_its_prompt_fails_alone_with_the_key_named(reward):
 def test_checks_pass_a_good_rewrite():
     verdict = TextChecks().check("a dog running on the beach", "A dog runs along a sunny beach at dawn, soft light")
     assert verdict.passes and verdict.reasons == ()
-    assert verdict.scores == {"REP": 1.0, "LEAK": 1.0, "INT": 1.0, "LEX": 1.0}  # no fluency LM given: no FLU
+    assert verdict.scores == {"REP": 1.0, "LEAK": 1.0, "INT": 1.0, "LEX": 1.0, "TAG": 1.0}  # no fluency LM: no FLU
     assert not verdict.degenerate and not verdict.leaked and verdict.intent_kept
 
 
@@ -409,7 +453,8 @@ def test_checks_name_what_failed():
     checks = TextChecks()
     crab = checks.check("a crab hiding in the sand at dawn", CRAB)
     assert crab.degenerate and not crab.leaked and crab.intent_kept and not crab.passes
-    assert crab.reasons == ("repeats itself (REP 0.00 <= 0.75)",)
+    assert crab.reasons == ("repeats itself (REP 0.00 <= 0.75)",
+                            "dumps tags (TAG 0.25 <= 0.5: a run of 10 short comma items)")
 
     chat = checks.check("a dog running on the beach", "Sure! Here is the refined prompt: a dog running on the beach")
     assert chat.leaked and not chat.degenerate and chat.intent_kept

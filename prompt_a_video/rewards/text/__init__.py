@@ -7,7 +7,8 @@ every generator), against the ORIGINAL prompt where it needs one; none looks at 
 - :class:`FluencyReward` (``FLU``, nats per token, <= 0): log-likelihood under a small LM;
 - :class:`LeakageReward` (``LEAK``, [0, 1]): echoed instructions, chat markup, assistant talk;
 - :class:`IntentReward` (``INT``, [0, 1]): the original's content words still there;
-- :class:`LexiconReward` (``LEX``, [0, 1]): no coined words ("lifetacular"), by a word list.
+- :class:`LexiconReward` (``LEX``, [0, 1]): no coined words ("lifetacular"), by a word list;
+- :class:`TagListReward` (``TAG``, [0, 1]): no tag dump (a run of 8+ short comma items).
 
 ``TEXT_FLOORS`` are their floors, part of every composite preset
 (:mod:`prompt_a_video.rewards.presets`): a rewrite at or below one can never be
@@ -22,13 +23,14 @@ from prompt_a_video.rewards.text.intent import IntentReward, intent_score, missi
 from prompt_a_video.rewards.text.leakage import LeakageReward, leakage_score
 from prompt_a_video.rewards.text.lexicon import LexiconReward, coined_words, lexicon_score
 from prompt_a_video.rewards.text.repetition import RepetitionReward, repetition_score
+from prompt_a_video.rewards.text.tag_list import TagListReward, tag_list_score, tag_run
 
 # Strict floors (score > floor), as for every composite floor.
-# LEX > 0.5: no coined word at all (one costs 0.5).
-TEXT_FLOORS: dict[str, float] = {"REP": 0.75, "FLU": -8.5, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5}
+# LEX > 0.5: no coined word at all (one costs 0.5). TAG > 0.5: no run of 8 or more tags.
+TEXT_FLOORS: dict[str, float] = {"REP": 0.75, "FLU": -8.5, "LEAK": 0.8, "INT": 0.7, "LEX": 0.5, "TAG": 0.5}
 
 __all__ = [
     "TEXT_FLOORS", "FluencyReward", "FluencyScorer", "IntentReward", "LeakageReward", "LexiconReward",
-    "RepetitionReward", "coined_words", "intent_score", "leakage_score", "lexicon_score", "missing_words",
-    "repetition_score",
+    "RepetitionReward", "TagListReward", "coined_words", "intent_score", "leakage_score", "lexicon_score",
+    "missing_words", "repetition_score", "tag_list_score", "tag_run",
 ]

@@ -3,7 +3,8 @@
 The same measures and floors as the text rewards (``TEXT_FLOORS``), with no video:
 
 - **degenerate**: ``REP <= floor`` (repeated words or phrases), ``LEX <= floor`` (coined
-  words), ``FLU <= floor`` (when a fluency LM is given), or an empty rewrite;
+  words), ``TAG <= floor`` (a tag dump), ``FLU <= floor`` (when a fluency LM is given), or
+  an empty rewrite;
 - **leaked**: ``LEAK <= floor`` (echoed instructions, chat markup, assistant talk);
 - **intent kept**: ``INT > floor`` (the original's content words are still there);
 - **language** (with ``language`` set: the refiner's guard): the rewrite is in that
@@ -28,6 +29,8 @@ from prompt_a_video.rewards.language import detect_language, in_language, langua
 from prompt_a_video.rewards.text.leakage import default_instructions, leakage_score
 from prompt_a_video.rewards.text.lexicon import coined_words, score_of
 from prompt_a_video.rewards.text.repetition import repetition_score
+from prompt_a_video.rewards.text.tag_list import tag_run
+from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class TextChecks:
     """Checks rewrites of originals against ``floors``.
 
     Args:
-        floors: ``{"REP", "LEAK", "INT", "LEX"[, "FLU"]}`` strict floors; default ``TEXT_FLOORS``.
+        floors: ``{"REP", "LEAK", "INT", "LEX", "TAG"[, "FLU"]}`` strict floors; default ``TEXT_FLOORS``.
         fluency: a :class:`~prompt_a_video.rewards.text.fluency.FluencyScorer`, an LM name
             or folder for one, or None to skip fluency (no LM loaded: the guard's default).
         instructions: instruction texts for leakage (default: the project's own).
@@ -91,9 +94,9 @@ class TextChecks:
         f = self.floors
         source = detect_language(original) if self.language is not None else None
         translated = source is not None and source != self.language
-        coined = coined_words(original, rewrite)
+        coined, run = coined_words(original, rewrite), tag_run(original, rewrite)
         scores = {"REP": repetition_score(rewrite), "LEAK": leakage_score(rewrite, original, self.instructions),
-                  "LEX": score_of(coined)}
+                  "LEX": score_of(coined), "TAG": tag_score_of(run)}
         notes = ()
         if translated:
             notes = (f"intent not checked: the prompt is in {language_name(source)}, the rewrite asked for in "
@@ -112,6 +115,9 @@ class TextChecks:
         if "LEX" in f and not scores["LEX"] > f["LEX"]:
             degenerate = True
             reasons.append(f"coins words (LEX {scores['LEX']:.2f} <= {f['LEX']:g}: {', '.join(coined[:6])})")
+        if "TAG" in f and not scores["TAG"] > f["TAG"]:
+            degenerate = True
+            reasons.append(f"dumps tags (TAG {scores['TAG']:.2f} <= {f['TAG']:g}: a run of {run} short comma items)")
         if flu is not None and "FLU" in f and not scores["FLU"] > f["FLU"]:
             degenerate = True
             reasons.append(f"not fluent (FLU {scores['FLU']:.2f} <= {f['FLU']:g})")
