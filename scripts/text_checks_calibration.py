@@ -35,9 +35,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from prompt_a_video.rewards.text import (
-        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, repetition_score, tag_list_score,
-        tag_run,
+        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, repetition_score, tag_run,
     )
+    from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of
 
     with open(args.file, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()][: args.rows]
@@ -47,7 +47,7 @@ def main() -> None:
     print("| texts | REP | LEAK | INT | FLU | at/under floor: REP, LEAK, INT, FLU |")
     print("|---|---|---|---|---|---|")
     coined: dict[str, list[list[str]]] = {}
-    runs: dict[str, list[tuple[int, float]]] = {}
+    runs: dict[str, list[int]] = {}
     for name in [*names, "original"]:
         pairs = [(r["prompt"], r["prompt"] if name == "original" else r["refinements"][name]) for r in rows]
         scores = {"REP": [repetition_score(t) for _, t in pairs],
@@ -58,7 +58,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(quantiles(scores[d]) for d in ("REP", "LEAK", "INT", "FLU")) +
               f" | {under} |")
         coined[name] = [words for words in (coined_words(o, t) for o, t in pairs) if words]
-        runs[name] = [(tag_run(o, t), tag_list_score(o, t)) for o, t in pairs]
+        runs[name] = [tag_run(o, t) for o, t in pairs]
     print("\n| texts | rewrites with a coined word (LEX <= 0.5) | the words |")
     print("|---|---|---|")
     for name, found in coined.items():
@@ -67,8 +67,8 @@ def main() -> None:
     print(f"\n| texts | longest tag run: rewrites | at/under the TAG floor ({TEXT_FLOORS['TAG']:g}) |")
     print("|---|---|---|")
     for name, found in runs.items():
-        counts = sorted(Counter(run for run, _ in found).items())
-        failing = sum(score <= TEXT_FLOORS["TAG"] for _, score in found)
+        counts = sorted(Counter(found).items())
+        failing = sum(tag_score_of(run) <= TEXT_FLOORS["TAG"] for run in found)
         print(f"| {name} | {', '.join(f'{run}: {n}' for run, n in counts)} | {failing} of {len(rows)} |")
 
 

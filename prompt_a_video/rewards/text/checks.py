@@ -29,8 +29,7 @@ from prompt_a_video.rewards.language import detect_language, in_language, langua
 from prompt_a_video.rewards.text.leakage import default_instructions, leakage_score
 from prompt_a_video.rewards.text.lexicon import coined_words, score_of
 from prompt_a_video.rewards.text.repetition import repetition_score
-from prompt_a_video.rewards.text.tag_list import tag_run
-from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of
+from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of, tag_run
 
 
 @dataclass(frozen=True)
