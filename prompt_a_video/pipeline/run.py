@@ -38,6 +38,7 @@ from typing import Any, Callable
 from prompt_a_video.evaluation.settings import EvaluationSettings
 from prompt_a_video.evolution.base import Operator
 from prompt_a_video.generators.base import Generator
+from prompt_a_video.refiner.generation import DEFAULT_SAMPLING
 from prompt_a_video.rewards.base import Reward
 from prompt_a_video.tracking import StageRun
 
@@ -158,6 +159,9 @@ def run_pipeline(
 
         check_prompt_sets(evaluation)  # hours before the evaluation stage reads them
     components = {"generator": generator.fingerprint, "reward": reward.fingerprint}
+    # The stages that sample the refiner (pairs, GRPO's rollouts, the evaluation) write other
+    # text when the sampler's default controls change: they are part of those stages' keys.
+    sampler = {"sampling": dict(DEFAULT_SAMPLING)}
     sft_identity = fit_fingerprint(sft, "sft")
     dpo_identity = fit_fingerprint(dpo, "dpo") if runs_dpo else None
     grpo_identity = fit_fingerprint(grpo, "grpo") if runs_grpo else None
@@ -226,7 +230,7 @@ def run_pipeline(
                                        "rule (pairs.rule) or sample more (pairs.n, pairs.limit)")
                 return {"pairs": str(out), "summary": summary}
 
-            pairs_key, made = stage(f"pairs-r{r}", {**components, "options": pairs, "upstream": previous_key},
+            pairs_key, made = stage(f"pairs-r{r}", {**components, **sampler, "options": pairs, "upstream": previous_key},
                                     run_pairs)
             wiring = {"model": {"init_args": {"backbone": {"model": str(Path(refiner) / "merged")},
                                               "sft_adapter": None}},
@@ -241,7 +245,7 @@ def run_pipeline(
         if runs_grpo:
             wiring = _grpo_wiring(previous["refiner"], written)
             previous_key, previous = stage(
-                "grpo", {**components, "fit": grpo_identity, "upstream": previous_key},
+                "grpo", {**components, **sampler, "fit": grpo_identity, "upstream": previous_key},
                 lambda folder: _fit("grpo", grpo, folder, wiring, experiment, tracking_uri, target))
             trained["grpo"] = previous["refiner"]
 
@@ -260,7 +264,7 @@ def run_pipeline(
                                "reward": {m: v.get("reward") for m, v in result["methods"].items()}}
                         for name, result in metrics.items()}
 
-            stage("evaluate", {**components, "settings": evaluation_identity(evaluation), "upstream": previous_key,
+            stage("evaluate", {**components, **sampler, "settings": evaluation_identity(evaluation), "upstream": previous_key,
                                "refiners": sorted(trained)}, run_evaluate)
             for name, outputs in results["evaluate"].items():
                 print(f"pipeline: report ({name}): {outputs['report']}", flush=True)

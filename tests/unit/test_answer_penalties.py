@@ -10,8 +10,9 @@ import torch
 from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
 
 from prompt_a_video.modules.answer_penalties import (
-    AnswerNoRepeatNGram, AnswerRepetitionPenalty, AnswerWordRepeatCap, answer_processors,
+    AnswerNoRepeatNGram, AnswerRepetitionPenalty, AnswerTagRunCap, AnswerWordRepeatCap, answer_processors,
 )
+from prompt_a_video.rewards.text.tag_list import tag_run
 
 NEG = float("-inf")
 
@@ -246,6 +247,66 @@ def test_word_cap_bans_every_start_of_a_word_used_max_uses_times_in_the_answer()
         AnswerWordRepeatCap(2, TOK, 0)
 
 
+# ---------------------------------------------------------------------------- tag-run cap
+
+
+class ListTokenizer(WordTokenizer):
+    VOCAB = ["<pad>", " soft", " warm", " crisp", " calm", " vivid", " a", " dog", " runs", " on", " the",
+             " beach", ",", ".", ' ,"', " and"]
+
+
+LIST = ListTokenizer()
+L_SOFT, L_WARM, L_CRISP, L_CALM, L_VIVID, L_A, L_DOG, L_RUNS, L_ON, L_THE, L_BEACH, L_COMMA, L_STOP, L_COMMA_QUOTE, L_AND = range(1, 16)
+
+
+def banned_commas(max_run, answer, originals=None):
+    ids = torch.tensor([[0] + answer])  # prompt [<pad>], then the answer
+    out = AnswerTagRunCap(prompt_width=1, tokenizer=LIST, max_run=max_run, originals=originals)(
+        ids, torch.zeros(1, len(LIST)))
+    banned = [i for i, v in enumerate(out[0].tolist()) if v == NEG]
+    assert banned in ([], [L_COMMA, L_COMMA_QUOTE])  # only tokens holding a comma, all of them
+    return bool(banned)
+
+
+def test_tag_cap_bans_every_comma_once_the_run_reaches_max_run_worked_by_hand():
+    # "a dog runs on the beach, soft, warm, crisp": the subject (6 words) is no tag; then 3 tags,
+    # the unfinished "crisp" counted
+    answer = [L_A, L_DOG, L_RUNS, L_ON, L_THE, L_BEACH, L_COMMA, L_SOFT, L_COMMA, L_WARM, L_COMMA, L_CRISP]
+    assert banned_commas(3, answer) and not banned_commas(4, answer)
+    assert not banned_commas(3, answer[:-1])  # "..., soft, warm," : the open item is empty, run 2
+    assert banned_commas(3, answer + [L_AND, L_CALM])  # "crisp and calm" is still one tag
+    # an item of 4+ words ends the run; so does a sentence end
+    assert not banned_commas(3, answer + [L_A, L_DOG, L_RUNS, L_ON])
+    # "crisp. calm": a new sentence, its run is 1
+    assert banned_commas(1, answer + [L_STOP, L_CALM]) and not banned_commas(2, answer + [L_STOP, L_CALM])
+    # the user's own items are free: copying their list of three costs no run
+    copied = [L_SOFT, L_COMMA, L_WARM, L_COMMA, L_CRISP, L_COMMA, L_CALM]
+    assert banned_commas(1, copied, ["soft, warm, crisp"]) and not banned_commas(2, copied, ["soft, warm, crisp"])
+    with pytest.raises(ValueError, match="must be >= 1"):
+        AnswerTagRunCap(1, LIST, 0)
+
+
+def test_a_greedy_list_writer_under_the_tag_cap_ends_its_list_at_max_run():
+    """Scores that always prefer ", <next tag>" write an endless tag list; under the cap the
+    comma after the third tag is banned and the writer takes its next choice, the full stop."""
+    tags = [L_SOFT, L_WARM, L_CRISP, L_CALM, L_VIVID]
+    prefs = []
+    for t in tags:  # step by step: a tag, then ",", "." as second choice
+        prefs += [{t: 2.0}, {L_COMMA: 2.0, L_STOP: 1.0}]
+    cap = AnswerTagRunCap(prompt_width=1, tokenizer=LIST, max_run=3)
+    ids = [0]
+    for pref in prefs:
+        scores = torch.zeros(1, len(LIST))
+        for token, value in pref.items():
+            scores[0, token] = value
+        scores = cap(torch.tensor([ids]), scores)
+        ids.append(int(scores.argmax()))
+        if ids[-1] == L_STOP:
+            break
+    assert LIST.decode(ids[1:]) == " soft, warm, crisp."
+    assert tag_run("", LIST.decode(ids[1:])) == 3
+
+
 def test_answer_processors_builds_only_what_is_on():
     assert answer_processors(4) == [] and answer_processors(4, 1.0, 0) == []
     rep, ngram = answer_processors(7, 1.2, 3)
@@ -258,6 +319,12 @@ def test_answer_processors_builds_only_what_is_on():
     assert [dict(a) for a in cap.allowed] == [{"dog": 2}, {"cat": 1}]  # each row's own counts
     with pytest.raises(ValueError, match="max_word_uses needs the tokenizer"):
         answer_processors(7, max_word_uses=2)
+    (tags,) = answer_processors(7, max_tag_run=6, tokenizer=LIST, originals=["a dog"])
+    assert isinstance(tags, AnswerTagRunCap)
+    assert (tags.prompt_width, tags.max_run, tags.originals) == (7, 6, ["a dog"])
+    assert tags.commas == [L_COMMA, L_COMMA_QUOTE]
+    with pytest.raises(ValueError, match="max_tag_run needs the tokenizer"):
+        answer_processors(7, max_tag_run=6)
 
 
 def test_generate_with_the_processor_never_repeats_an_answer_token(tiny_llama_dir):

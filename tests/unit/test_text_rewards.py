@@ -16,6 +16,7 @@ from prompt_a_video.rewards.text import (
     tag_list_score, tag_run,
 )
 from prompt_a_video.rewards.text.checks import TextChecks
+from prompt_a_video.rewards.text.tag_list import trailing_tag_run
 from prompt_a_video.rewards.text.intent import same_stem, within_one_edit
 from prompt_a_video.rewards.text.leakage import covered_share
 from prompt_a_video.rewards.text.repetition import distinct, excess_repeats, stutters
@@ -385,6 +386,18 @@ def test_tag_run_leaves_the_users_own_list_alone():
     assert tag_run(market, market) == 0
     assert tag_run(market, market + ", warm light, busy stalls") == 2
     assert tag_list_score(market, "market, fruits, soft light, people talking, sunny day, colorful, bokeh") == 1.0
+
+
+def test_trailing_tag_run_is_the_run_one_more_comma_would_extend():
+    # the sampler's view of an unfinished answer: the last sentence's run, its open item counted
+    assert trailing_tag_run("a dog", "a dog running on the beach, soft light, bokeh, 4k") == 3
+    assert trailing_tag_run("a dog", "a dog running on the beach, soft light, bokeh, ") == 2  # empty open item
+    assert trailing_tag_run("a dog", "a dog running on the beach, soft light, bokeh, a slow pan across") == 0
+    assert trailing_tag_run("a dog", "soft light, bokeh, 4k, warm. Calm") == 1
+    assert trailing_tag_run("a dog", "soft light, bokeh, 4k, warm.") == 0
+    assert trailing_tag_run("market, fruits", "market, fruits, warm light") == 1  # the user's items are free
+    # the longest run is the most the trailing one ever was
+    assert tag_run("a dog", DISHES) == max(trailing_tag_run("a dog", DISHES[:i]) for i in range(len(DISHES) + 1))
 
 
 def test_checks_call_a_tag_dump_degenerate_and_say_why():

@@ -48,22 +48,29 @@ def _is_users(item: list[str], original: list[str]) -> bool:
     return any(original[i:i + n] == item for i in range(len(original) - n + 1))
 
 
+def _sentence_runs(theirs: list[str], sentence: str) -> list[int]:
+    """The tag run after each comma item of one sentence (an item of the user's, or an
+    empty one, leaves the run as it was)."""
+    runs, run = [], 0
+    for item in sentence.split(","):
+        tokens = words(item)
+        if tokens and not _is_users(tokens, theirs):
+            run = run + 1 if len([t for t in tokens if t not in _CONJUNCTIONS]) <= TAG_WORDS else 0
+        runs.append(run)
+    return runs
+
+
 def tag_run(original: str, rewrite: str) -> int:
     """The rewrite's longest run of consecutive tags (see the module docstring)."""
     theirs = words(original)
-    longest = 0
-    for sentence in _SENTENCE_END.split(rewrite):
-        run = 0
-        for item in sentence.split(","):
-            tokens = words(item)
-            if not tokens or _is_users(tokens, theirs):
-                continue
-            if len([t for t in tokens if t not in _CONJUNCTIONS]) <= TAG_WORDS:
-                run += 1
-                longest = max(longest, run)
-            else:
-                run = 0
-    return longest
+    return max(max(_sentence_runs(theirs, sentence)) for sentence in _SENTENCE_END.split(rewrite))
+
+
+def trailing_tag_run(original: str, text: str) -> int:
+    """The run of tags that ends ``text``, its unfinished last item counted when it is a
+    tag: the run one more comma would extend (what the sampler's
+    :class:`~prompt_a_video.modules.answer_penalties.AnswerTagRunCap` looks at)."""
+    return _sentence_runs(words(original), _SENTENCE_END.split(text)[-1])[-1]
 
 
 def score_of(run: int) -> float:
