@@ -12,7 +12,11 @@ render-and-score cache on, in a folder of that run), turns the rewards into grou
 advantages (std-scaled) and takes one GRPO update per rollout (``num_iterations=1``; the
 ``grpo`` loss aggregation: each completion's mean token loss, then the mean; ``beta`` 0 by
 default, no reference forward; ``--beta`` > 0 uses the policy with its adapter off as the
-reference on both sides). AdamW, fp32 on CPU, the same torch threads. A step has the same
+reference on both sides, and the plain k3 KL of Shao et al. 2024 on both: TRL 1.16
+multiplies it by the importance ratio by default, ``use_bias_correction_kl``, DeepSeek-V3.2's
+estimator, whose ratio is 1 in value but adds ``KL x grad log p`` to the gradient, so the
+benchmark turns that off; ``--kl-importance-weighted`` compares that form instead, ours
+``kl_importance_weighted=True``). AdamW, fp32 on CPU, the same torch threads. A step has the same
 number of completions on both sides: TRL's ``per_device_train_batch_size`` counts
 completions (``batch_size x group_size``, one generation batch per optimizer step), ours
 counts prompts. Each side runs in its own subprocess (peak RSS via ``ru_maxrss`` is per
@@ -169,7 +173,8 @@ def _run_ours(args, prompts: list[str], tmp: str) -> dict:
     from prompt_a_video.modules.grpo_loss import grpo_loss
 
     module = GRPORefiner(make_backbone(args.model_path), _generator(), _reward(), group_size=args.group_size,
-                         beta=args.beta, epsilon_low=EPSILON, loss_type="grpo", updates_per_rollout=1,
+                         beta=args.beta, kl_importance_weighted=args.kl_importance_weighted,
+                         epsilon_low=EPSILON, loss_type="grpo", updates_per_rollout=1,
                          temperature=1.0, top_p=1.0, max_new_tokens=args.max_new_tokens, use_cache=True,
                          table_every_n_steps=0, lr=LR, max_length=args.max_length)
     module._engine = _engine(module.generator, module.reward, tmp)
@@ -191,7 +196,8 @@ def _run_ours(args, prompts: list[str], tmp: str) -> dict:
             ref = module._logps(encoded).logps
     logps, mask, _ = module._logps(encoded)
     out = grpo_loss(logps, advantages, mask, ref_logps=ref, beta=args.beta, epsilon_low=EPSILON,
-                    loss_type="grpo", max_completion_length=args.max_new_tokens)
+                    loss_type="grpo", max_completion_length=args.max_new_tokens,
+                    kl_importance_weighted=args.kl_importance_weighted)
     out.loss.backward()
     check = {"first_loss": out.loss.item(), "token_logps": logps[mask].tolist(), "grad_norm": _grad_norm(module.model),
              "ids_digest": _digest(rows), "check_tokens": int(mask.sum())}
@@ -235,7 +241,8 @@ def _run_trl(args, prompts: list[str], tmp: str) -> dict:
     g = args.group_size
     config = GRPOConfig(output_dir=f"{tmp}/trl", max_steps=args.steps, per_device_train_batch_size=args.batch_size * g,
                         num_generations=g, max_completion_length=args.max_new_tokens, temperature=1.0, top_p=1.0,
-                        beta=args.beta, num_iterations=1, epsilon=EPSILON, loss_type="grpo", scale_rewards="group",
+                        beta=args.beta, use_bias_correction_kl=args.kl_importance_weighted,
+                        num_iterations=1, epsilon=EPSILON, loss_type="grpo", scale_rewards="group",
                         shuffle_dataset=False, learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0,
                         weight_decay=0.0, optim="adamw_torch", use_cpu=True, bf16=False, fp16=False,
                         report_to="none", save_strategy="no", logging_steps=10_000, dataloader_num_workers=0,
@@ -344,6 +351,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48, help="most tokens a completion has (both sides)")
     parser.add_argument("--beta", type=float, default=0.0,
                         help="KL weight (0: no reference; > 0: reference = adapter off, both sides)")
+    parser.add_argument("--kl-importance-weighted", action="store_true",
+                        help="the KL term times the ratio on both sides (DeepSeek-V3.2; TRL's default); "
+                             "default: the plain k3 on both")
     args = parser.parse_args()
     require_trl("grpo_vs_trl.py")
     if args.steps < 2:
@@ -353,10 +363,12 @@ def main() -> None:
     if args.side:
         _side(args)
         return
-    extra = ("--group-size", str(args.group_size), "--max-new-tokens", str(args.max_new_tokens), "--beta", str(args.beta))
+    extra = ("--group-size", str(args.group_size), "--max-new-tokens", str(args.max_new_tokens), "--beta", str(args.beta),
+             *(("--kl-importance-weighted",) if args.kl_importance_weighted else ()))
     compare(__file__, args, f"LoRA r=16 alpha=32 dropout=0 all-linear, GRPO group_size={args.group_size} "
             f"({args.batch_size * args.group_size} rollouts a step) max_new_tokens={args.max_new_tokens} "
-            f"temperature=1 top_p=1 loss_type=grpo beta={args.beta} num_iterations=1, AdamW lr={LR} constant, "
+            f"temperature=1 top_p=1 loss_type=grpo beta={args.beta} "
+            f"KL {'x ratio' if args.kl_importance_weighted else 'plain k3'} num_iterations=1, AdamW lr={LR} constant, "
             f"prompts {PROMPTS}, synthetic long-cinematic 8x32x32, reward VQ+TC+0.5DD+1.3TVA (cache on)",
             unit="rollouts", describe_run=_describe_run, extra_argv=extra, summarize=_summarize)
 

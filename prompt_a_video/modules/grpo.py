@@ -70,6 +70,9 @@ class GRPORefiner(RefinerModule):
             class_path; required to train, as ``generator``.
         group_size: rewrites sampled per prompt, ``G`` (>= 2).
         beta: weight of the k3 KL to the reference (0: none, and no reference forward).
+        kl_importance_weighted: the KL term times the ratio (DeepSeek-V3.2's unbiased KL
+            gradient, TRL's default; see :func:`.grpo_loss.grpo_loss`); False: the plain
+            k3 of DeepSeekMath.
         epsilon_low, epsilon_high: the ratio's clip range (see :func:`.grpo_loss.grpo_loss`).
         loss_type: ``grpo``, ``dapo`` or ``dr_grpo``.
         scale_advantages: divide by the group's std (False: Dr. GRPO).
@@ -86,9 +89,9 @@ class GRPORefiner(RefinerModule):
     answer_fields = ()
 
     def __init__(self, backbone: CausalLMBackbone, generator: Generator | None = None, reward: Reward | None = None,
-                 group_size: int = 4,
-                 beta: float = 0.0, epsilon_low: float = 0.2, epsilon_high: float | None = None,
-                 loss_type: str = "grpo", scale_advantages: bool = True, updates_per_rollout: int = 1,
+                 group_size: int = 4, beta: float = 0.0, kl_importance_weighted: bool = False,
+                 epsilon_low: float = 0.2, epsilon_high: float | None = None, loss_type: str = "grpo",
+                 scale_advantages: bool = True, updates_per_rollout: int = 1,
                  temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 128,
                  seeds: list[int] | None = None, render_batch_size: int | None = None, use_cache: bool = True,
                  table_every_n_steps: int = 10, lr: float = 1e-5,
@@ -225,7 +228,8 @@ class GRPORefiner(RefinerModule):
         out = grpo_loss(logps, rollout.advantages, mask, old_logps=rollout.old_logps, ref_logps=rollout.ref_logps,
                         beta=self.hparams.beta, epsilon_low=self.hparams.epsilon_low,
                         epsilon_high=self.hparams.epsilon_high, loss_type=self.hparams.loss_type,
-                        max_completion_length=self.hparams.max_new_tokens)
+                        max_completion_length=self.hparams.max_new_tokens,
+                        kl_importance_weighted=self.hparams.kl_importance_weighted)
         size = len(rollout.rewrites)
         tokens = mask.sum().clamp_min(1)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)

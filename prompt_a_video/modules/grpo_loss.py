@@ -20,6 +20,11 @@ is the negative of that objective. Variants, by setting:
   std division favours groups of nearly equal rewards;
 - ``epsilon_high > epsilon_low``: DAPO's clip-higher (Yu et al. 2025, arXiv:2503.14476);
 - ``beta=0``: no KL term (and no reference forward needed);
+- ``kl_importance_weighted=True``: the KL term times the ratio ``rho`` (DeepSeek-AI 2025,
+  "DeepSeek-V3.2", arXiv:2512.02556, "unbiased KL estimate"; TRL's default,
+  ``use_bias_correction_kl``): on the sampling policy's own tokens ``rho`` is 1 in value
+  but not in gradient, which gains ``KL_t * grad logp``: the gradient of the reverse KL
+  estimated on samples, where the plain k3's gradient is biased;
 - ``loss_type`` (how token losses become one number):
   ``grpo``: each sequence's mean over its tokens, then the mean over sequences (the
   paper's ``1/G sum_i 1/|o_i| sum_t``); ``dapo``: the sum over every token of the batch
@@ -87,7 +92,8 @@ class GRPOLossOutput:
 def grpo_loss(logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, *,
               old_logps: torch.Tensor | None = None, ref_logps: torch.Tensor | None = None,
               beta: float = 0.0, epsilon_low: float = 0.2, epsilon_high: float | None = None,
-              loss_type: str = "grpo", max_completion_length: int | None = None) -> GRPOLossOutput:
+              loss_type: str = "grpo", max_completion_length: int | None = None,
+              kl_importance_weighted: bool = False) -> GRPOLossOutput:
     """The GRPO loss of ``N`` completions (see the module doc for the formulas).
 
     Args:
@@ -103,6 +109,8 @@ def grpo_loss(logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
         epsilon_high: upper clip (None: ``epsilon_low``; larger: DAPO's clip-higher).
         loss_type: ``grpo``, ``dapo`` or ``dr_grpo``.
         max_completion_length: ``dr_grpo``'s constant (default: ``T``).
+        kl_importance_weighted: weight each token's KL by its ratio (DeepSeek-V3.2;
+            ``per_token`` and ``kl`` are unchanged in value on-policy).
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"grpo_loss: loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
@@ -121,7 +129,8 @@ def grpo_loss(logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
     if ref_logps is not None:
         delta = ref_logps - logps
         kl_token = torch.exp(delta) - delta - 1
-        per_token = per_token + beta * kl_token
+        weighted = kl_token * ratio if kl_importance_weighted else kl_token
+        per_token = per_token + beta * weighted
     per_token = per_token * mask
     lengths = mask.sum(dim=1).clamp_min(1)
     per_sequence = per_token.sum(dim=1) / lengths

@@ -62,6 +62,24 @@ def test_the_k3_kl_term_by_hand():
         grpo_loss(logps, torch.tensor([0.0]), torch.ones(1, 2), beta=0.1)
 
 
+def test_the_importance_weighted_kl_changes_the_gradient_not_the_value_by_hand():
+    # on-policy (old = logps detached) the ratio is 1: same loss; its gradient adds KL_t x grad logp
+    ref = torch.tensor([[-1.0, -1.0]])  # delta = ref - logp = 0, 1
+    k3 = [0.0, math.e - 2]
+    grads = {}
+    for weighted in (False, True):
+        logps = torch.tensor([[-1.0, -2.0]], requires_grad=True)
+        out = grpo_loss(logps, torch.tensor([0.0]), torch.ones(1, 2), ref_logps=ref, beta=0.5,
+                        kl_importance_weighted=weighted)
+        assert out.loss.item() == pytest.approx(0.5 * sum(k3) / 2) and out.kl.tolist() == pytest.approx([sum(k3) / 2])
+        out.loss.backward()
+        grads[weighted] = logps.grad[0].tolist()
+    # d/dl of beta/2 x (exp(r - l) - (r - l) - 1) = beta/2 x (1 - exp(r - l)): 0 and 0.25 (1 - e)
+    assert grads[False] == pytest.approx([0.0, 0.25 * (1 - math.e)])
+    # weighted by rho = exp(l - l_old): + beta/2 x KL_t
+    assert grads[True] == pytest.approx([0.0, 0.25 * (1 - math.e) + 0.25 * k3[1]])
+
+
 def test_the_token_normalisations_by_hand():
     logps = torch.zeros(2, 4)
     mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])  # a long and a short completion
