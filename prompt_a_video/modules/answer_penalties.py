@@ -12,9 +12,10 @@
   tokens at its first token;
 - :class:`AnswerRepetitionPenalty`, :class:`AnswerNoRepeatNGram`: transformers' two
   rules, restricted to the answer;
-- :class:`AnswerTagRunCap`: no comma after ``max_run`` short comma items in a row, so a
-  list of distinct quality words ("crisp, clear, soft, realistic, ...") ends where the
-  ``TAG`` check would start to cost (issue 15);
+- :class:`AnswerTagRunCap`: no comma after ``max_run`` short comma items in a row or once
+  a sentence holds ``max_items`` items, so a list of distinct quality words ("crisp, clear,
+  soft, realistic, ...") or of "with ..." clauses ends before the ``TAG`` check fails it
+  (issue 15);
 - :class:`SingleLineAnswer`: no line break in the answer. A video prompt is one line; a
   small refiner that starts a new paragraph is about to talk about itself ("marsh,\n\nI am
   a prompt engineer for a text-to-video model...").
@@ -193,34 +194,41 @@ def _comma_tokens(tokenizer) -> tuple[int, ...]:
 
 
 class AnswerTagRunCap:
-    """No comma after ``max_run`` short comma items in a row: a tag list ends.
+    """No comma after ``max_run`` short comma items in a row, or once a sentence holds
+    ``max_items`` items: a list ends.
 
-    The run is :func:`~prompt_a_video.rewards.text.tag_list.trailing_tag_run` of the
-    answer so far (items of at most ``TAG_WORDS`` words within the current sentence, the
-    unfinished item counted, the user's own items free: ``originals``, one per row). At
-    ``max_run`` every token holding a comma gets ``-inf``, so the model goes on with the
-    item (more words end the run), joins with "and", ends the sentence, or stops. This is
-    the sampler's half of the ``TAG`` check (a run of 8 fails it): the cpu-full refiners
-    learnt comma lists of quality words from their pool, and nothing in the word cap stops
-    a list of distinct words (issue 15).
+    Both are counted as the ``TAG`` check counts them
+    (:func:`~prompt_a_video.rewards.text.tag_list.trailing_list` of the answer so far:
+    within the current sentence, the unfinished item counted, the user's own items free:
+    ``originals``, one per row). At either cap every token holding a comma gets ``-inf``,
+    so the model goes on with the item, joins with "and", ends the sentence, or stops. This
+    is the sampler's half of the ``TAG`` check (a run of 8 tags or a sentence of 9 items
+    fails it): the cpu-full refiners learnt comma lists of quality words from their pool,
+    the word cap does not stop a list of distinct words, and once short tags were capped
+    GRPO wrote run-on "with ..." clauses instead (issue 15). ``0`` switches a cap off.
     """
 
-    def __init__(self, prompt_width: int, tokenizer, max_run: int, originals: list[str] | None = None) -> None:
-        if max_run < 1:
-            raise ValueError(f"max tag run must be >= 1, got {max_run}")
+    def __init__(self, prompt_width: int, tokenizer, max_run: int = 0, originals: list[str] | None = None,
+                 max_items: int = 0) -> None:
+        if max_run < 0 or max_items < 0 or not (max_run or max_items):
+            raise ValueError(f"tag-run cap: max_run and max_items must be >= 0, one of them >= 1, got "
+                             f"{max_run}, {max_items}")
         self.prompt_width = prompt_width
         self.tokenizer = tokenizer
         self.max_run = int(max_run)
+        self.max_items = int(max_items)
         self.originals = list(originals or [])
         self.commas = list(_comma_tokens(tokenizer))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        from prompt_a_video.rewards.text.tag_list import trailing_tag_run
+        from prompt_a_video.rewards.text.tag_list import trailing_list
 
+        if not self.commas:
+            return scores
         answers = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
         for row, text in enumerate(answers):
-            original = self.originals[row] if row < len(self.originals) else ""
-            if self.commas and trailing_tag_run(original, text) >= self.max_run:
+            run, items = trailing_list(self.originals[row] if row < len(self.originals) else "", text)
+            if (self.max_run and run >= self.max_run) or (self.max_items and items >= self.max_items):
                 scores[row, self.commas] = float("-inf")
         return scores
 
@@ -246,8 +254,8 @@ class SingleLineAnswer:
 
 def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
                       max_word_uses: int = 0, tokenizer=None, originals: list[str] | None = None,
-                      single_line: bool = False, max_tag_run: int = 0) -> list:
-    """The processors for these settings (none for ``1.0`` / ``0`` / ``0`` / ``False`` / ``0``).
+                      single_line: bool = False, max_tag_run: int = 0, max_list_items: int = 0) -> list:
+    """The processors for these settings (none for ``1.0`` / ``0`` / ``0`` / ``False`` / ``0`` / ``0``).
 
     ``originals``: the user's prompt of each generated row (for the word cap's allowance
     and the tag cap's free items).
@@ -261,10 +269,10 @@ def answer_processors(prompt_width: int, repetition_penalty: float = 1.0, no_rep
         if tokenizer is None:
             raise ValueError("answer_processors: single_line needs the tokenizer")
         out.append(SingleLineAnswer(tokenizer))
-    if max_tag_run > 0:
+    if max_tag_run > 0 or max_list_items > 0:
         if tokenizer is None:
-            raise ValueError("answer_processors: max_tag_run needs the tokenizer")
-        out.append(AnswerTagRunCap(prompt_width, tokenizer, max_tag_run, originals))
+            raise ValueError("answer_processors: max_tag_run and max_list_items need the tokenizer")
+        out.append(AnswerTagRunCap(prompt_width, tokenizer, max_tag_run, originals, max_list_items))
     if repetition_penalty != 1.0:
         out.append(AnswerRepetitionPenalty(prompt_width, repetition_penalty))
     if no_repeat_ngram_size > 0:

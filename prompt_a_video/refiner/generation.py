@@ -17,7 +17,8 @@ What it does, per batch of prompts:
 - keeps the answer from repeating itself (:mod:`~prompt_a_video.modules.answer_penalties`:
   a cap on uses of one word, a repetition penalty and a no-repeat n-gram rule over the
   ANSWER's tokens, never the prompt's, so the user's own words stay free to copy) and
-  from running on as a tag list (no comma after 6 short items in a row); defaults
+  from running on as a list (no comma after 6 short items in a row, or in a sentence of 8
+  items); defaults
   ``DEFAULT_SAMPLING``;
 - decodes only the new tokens and cleans them (:func:`clean_refinement`).
 """
@@ -35,11 +36,11 @@ if TYPE_CHECKING:
     import torch
 
 # Answer-only controls used unless a caller sets them (chosen by measurement: docs/refiner.md,
-# "Sampling defaults"). A tag run of 6 is the longest any of 2529 real rewrites of VBench
-# prompts holds (GPT-4o, Wan2.1, HunyuanVideo: docs/rewards.md, TAG), so the cap never forbids
-# what real refiners write.
+# "Sampling defaults"). A tag run of 6 and a sentence of 8 comma items are the longest any of
+# 2529 real rewrites of VBench prompts holds (GPT-4o, Wan2.1, HunyuanVideo: docs/rewards.md,
+# TAG), so the caps never forbid what real refiners write.
 DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1, "single_line": True,
-                    "max_tag_run": 6}
+                    "max_tag_run": 6, "max_list_items": 8}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.
@@ -178,7 +179,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
                 top_p: float = 0.9, max_new_tokens: int = 256, do_sample: bool | None = None,
                 batch_size: int = 16, seed: int | None = None, repetition_penalty: float | None = None,
                 no_repeat_ngram_size: int | None = None, max_word_uses: int | None = None,
-                single_line: bool | None = None, max_tag_run: int | None = None) -> list[list[str]]:
+                single_line: bool | None = None, max_tag_run: int | None = None,
+                max_list_items: int | None = None) -> list[list[str]]:
     """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
 
     Args:
@@ -209,6 +211,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         max_tag_run: no comma after this many short comma items in a row within a
             sentence, so a tag list ends (0: off; the user's own items are free);
             default ``DEFAULT_SAMPLING``.
+        max_list_items: no comma once a sentence holds this many comma items of any
+            length (0: off; the user's own items are free); default ``DEFAULT_SAMPLING``.
 
     Returns:
         ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
@@ -229,10 +233,13 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         single_line = DEFAULT_SAMPLING["single_line"]
     if max_tag_run is None:
         max_tag_run = DEFAULT_SAMPLING["max_tag_run"]
-    if not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0 or max_tag_run < 0:
-        raise ValueError(f"refine: need repetition_penalty > 0, no_repeat_ngram_size >= 0, max_word_uses >= 0 and "
-                         f"max_tag_run >= 0, got {repetition_penalty}, {no_repeat_ngram_size}, {max_word_uses}, "
-                         f"{max_tag_run}")
+    if max_list_items is None:
+        max_list_items = DEFAULT_SAMPLING["max_list_items"]
+    if (not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0 or max_tag_run < 0
+            or max_list_items < 0):
+        raise ValueError(f"refine: need repetition_penalty > 0 and no_repeat_ngram_size, max_word_uses, max_tag_run, "
+                         f"max_list_items >= 0, got {repetition_penalty}, {no_repeat_ngram_size}, {max_word_uses}, "
+                         f"{max_tag_run}, {max_list_items}")
     if not prompts:
         return []
     from transformers import LogitsProcessorList
@@ -265,7 +272,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             originals = [p for p in prompts[start:start + batch_size] for _ in range(n)]
             processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
                                                                no_repeat_ngram_size, max_word_uses, tokenizer,
-                                                               originals, bool(single_line), max_tag_run))
+                                                               originals, bool(single_line), max_tag_run,
+                                                               max_list_items))
             output = _generate(model, input_ids, attention_mask, n, config, processors)
             texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
             # generate() returns the n sequences of a prompt next to each other.

@@ -259,10 +259,10 @@ LIST = ListTokenizer()
 L_SOFT, L_WARM, L_CRISP, L_CALM, L_VIVID, L_A, L_DOG, L_RUNS, L_ON, L_THE, L_BEACH, L_COMMA, L_STOP, L_COMMA_QUOTE, L_AND = range(1, 16)
 
 
-def banned_commas(max_run, answer, originals=None):
+def banned_commas(max_run, answer, originals=None, max_items=0):
     ids = torch.tensor([[0] + answer])  # prompt [<pad>], then the answer
-    out = AnswerTagRunCap(prompt_width=1, tokenizer=LIST, max_run=max_run, originals=originals)(
-        ids, torch.zeros(1, len(LIST)))
+    out = AnswerTagRunCap(prompt_width=1, tokenizer=LIST, max_run=max_run, originals=originals,
+                          max_items=max_items)(ids, torch.zeros(1, len(LIST)))
     banned = [i for i, v in enumerate(out[0].tolist()) if v == NEG]
     assert banned in ([], [L_COMMA, L_COMMA_QUOTE])  # only tokens holding a comma, all of them
     return bool(banned)
@@ -282,9 +282,18 @@ def test_tag_cap_bans_every_comma_once_the_run_reaches_max_run_worked_by_hand():
     # the user's own items are free: copying their list of three costs no run
     copied = [L_SOFT, L_COMMA, L_WARM, L_COMMA, L_CRISP, L_COMMA, L_CALM]
     assert banned_commas(1, copied, ["soft, warm, crisp"]) and not banned_commas(2, copied, ["soft, warm, crisp"])
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="one of them >= 1"):
         AnswerTagRunCap(1, LIST, 0)
 
+
+def test_tag_cap_also_ends_a_sentence_of_max_items_items_of_any_length():
+    # "a dog runs on the beach, the dog runs on, a dog runs on the beach": items of 4+ words, no tag run
+    long_item = [L_A, L_DOG, L_RUNS, L_ON, L_THE, L_BEACH]
+    answer = long_item + [L_COMMA] + [L_THE, L_DOG, L_RUNS, L_ON] + [L_COMMA] + long_item
+    assert not banned_commas(0, answer, max_items=4) and banned_commas(0, answer, max_items=3)
+    assert banned_commas(0, answer + [L_COMMA, L_SOFT], max_items=4)  # the open item is the 4th
+    assert not banned_commas(0, answer + [L_STOP, L_SOFT], max_items=2)  # a new sentence, 1 item
+    assert not banned_commas(6, answer, max_items=0)  # items off, the run alone (0 here)
 
 def test_a_greedy_list_writer_under_the_tag_cap_ends_its_list_at_max_run():
     """Scores that always prefer ", <next tag>" write an endless tag list; under the cap the
@@ -323,8 +332,10 @@ def test_answer_processors_builds_only_what_is_on():
     assert isinstance(tags, AnswerTagRunCap)
     assert (tags.prompt_width, tags.max_run, tags.originals) == (7, 6, ["a dog"])
     assert tags.commas == [L_COMMA, L_COMMA_QUOTE]
-    with pytest.raises(ValueError, match="max_tag_run needs the tokenizer"):
+    with pytest.raises(ValueError, match="max_tag_run and max_list_items need the tokenizer"):
         answer_processors(7, max_tag_run=6)
+    (tags,) = answer_processors(7, max_list_items=8, tokenizer=LIST)
+    assert (tags.max_run, tags.max_items) == (0, 8)
 
 
 def test_generate_with_the_processor_never_repeats_an_answer_token(tiny_llama_dir):

@@ -102,11 +102,12 @@ def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
                                      originals=originals)
         assert expected and [vars(p) for p in call["processors"]] == [vars(p) for p in expected]
         assert [type(p) for p in call["processors"]] == [type(p) for p in expected]
-        # DEFAULT_SAMPLING: max_word_uses 1, no_repeat_ngram_size 3, single_line, max_tag_run 6
-        # (repetition_penalty 1.0 is off)
+        # DEFAULT_SAMPLING: max_word_uses 1, no_repeat_ngram_size 3, single_line, max_tag_run 6,
+        # max_list_items 8 (repetition_penalty 1.0 is off)
         cap, single, tags, ngram = call["processors"]
         assert isinstance(cap, AnswerWordRepeatCap) and cap.max_uses == 1
-        assert isinstance(tags, AnswerTagRunCap) and tags.max_run == 6 and tags.originals == originals
+        assert isinstance(tags, AnswerTagRunCap) and (tags.max_run, tags.max_items) == (6, 8)
+        assert tags.originals == originals
         assert isinstance(ngram, AnswerNoRepeatNGram) and ngram.size == 3
         assert isinstance(single, SingleLineAnswer) and single.banned  # the tiny tokenizer has line-break tokens
         # "prompt number i": "prompt" is a request word, so each row allows number and i once, counted

@@ -13,7 +13,7 @@ import torch
 from prompt_a_video.rewards.text import (
     TEXT_FLOORS, FluencyReward, FluencyScorer, IntentReward, LeakageReward, LexiconReward, RepetitionReward,
     TagListReward, coined_words, intent_score, leakage_score, lexicon_score, missing_words, repetition_score,
-    tag_list_score, tag_run,
+    list_shape, tag_list_score, tag_run,
 )
 from prompt_a_video.rewards.text.checks import TextChecks
 from prompt_a_video.rewards.text.tag_list import trailing_tag_run
@@ -358,6 +358,10 @@ def test_checks_call_a_coined_word_degenerate_and_name_it():
 
 # ---------------------------------------------------------------------------- TAG
 
+STOP_SIGN = ("In a still frame, a stop sign, with clear and precise motion, shot from a telephoto lens with a crisp "
+             "and lifelike quality, capturing every detail, with a professional camera style, with soft and fine "
+             "brushstrokes, with minimal background clutter, with realistic lighting, with careful composition")
+
 # A best-rewarded rollout of the cpu-full GRPO refiner (issue 15): twelve items after the
 # subject; "realistic motion throughout film" has 4 words and ends a run, the 10 after it are tags.
 DISHES = ("a student washing dishes in the kitchen, clear fine detail, realistic motion throughout film, "
@@ -368,7 +372,9 @@ DISHES = ("a student washing dishes in the kitchen, clear fine detail, realistic
 def test_tag_run_counts_short_comma_items_in_a_row_worked_by_hand():
     original = "a student washing dishes in the kitchen"
     assert tag_run(original, DISHES) == 10  # "polished and lifelike": "and" not counted, 2 words
-    assert tag_list_score(original, DISHES) == 0.25  # 1 - 0.125 x (10 - 4)
+    # its one sentence holds 12 items (the user's subject free): 1 - 0.125 x (12 - 5) = 0.125, below
+    # the run's 1 - 0.125 x (10 - 4) = 0.25
+    assert list_shape(original, DISHES) == (10, 12) and tag_list_score(original, DISHES) == 0.125
     # four tags are free; a fifth costs 0.125; eight fail the floor (0.5, strict)
     assert tag_list_score("a dog", "a dog, soft light, bokeh, 4k, slow pan") == 1.0
     assert tag_list_score("a dog", "a dog, soft light, bokeh, 4k, slow pan, warm") == 0.875
@@ -378,6 +384,20 @@ def test_tag_run_counts_short_comma_items_in_a_row_worked_by_hand():
     assert tag_run("a dog", "a dog, warm, crisp, a golden retriever runs, calm, vivid") == 2
     assert tag_run("a dog", "a dog, warm, crisp. Calm, vivid, bright") == 3
     assert tag_run("a dog", "a dog, 108.5fps, 4:3, full frame, 20mm") == 4
+
+
+def test_a_sentence_of_many_items_costs_whatever_their_length_worked_by_hand():
+    # a cpu-full GRPO rewrite once tags were capped: run-on "with" clauses, 8 items after the user's two
+    original = "In a still frame, a stop sign"
+    assert list_shape(original, STOP_SIGN) == (2, 8) and tag_list_score(original, STOP_SIGN) == 0.625  # 1 - 0.125 x 3
+    nine = STOP_SIGN + ", with a deep and even tone"
+    assert list_shape(original, nine) == (2, 9) and tag_list_score(original, nine) == 0.5  # fails the floor
+    # five items are free; a full stop starts a new sentence: one of 5 items and one of 3 tags cost nothing
+    split = STOP_SIGN.replace(", with minimal background clutter", ". Minimal background clutter")
+    assert list_shape(original, split) == (3, 5) and tag_list_score(original, split) == 1.0
+    # the user's own items are free here too
+    market = "market, fruits, people talking, sunny day, colorful"
+    assert list_shape(market, market + ", warm light in the late afternoon") == (0, 1)
 
 
 def test_tag_run_leaves_the_users_own_list_alone():
@@ -402,9 +422,13 @@ def test_trailing_tag_run_is_the_run_one_more_comma_would_extend():
 
 def test_checks_call_a_tag_dump_degenerate_and_say_why():
     verdict = TextChecks().check("a student washing dishes in the kitchen", DISHES)
-    assert verdict.scores["TAG"] == 0.25 and verdict.scores["REP"] > 0.75 and verdict.scores["LEX"] == 1.0
+    assert verdict.scores["TAG"] == 0.125 and verdict.scores["REP"] > 0.75 and verdict.scores["LEX"] == 1.0
     assert verdict.degenerate and not verdict.passes
-    assert verdict.reasons == ("dumps tags (TAG 0.25 <= 0.5: a run of 10 short comma items)",)
+    assert verdict.reasons == ("dumps a list (TAG 0.12 <= 0.5: a sentence of 12 comma items)",)
+    # a run of short tags names the run when it costs more than the sentence's items
+    tags = TextChecks().check("a dog", "a dog, " + ", ".join(["soft", "warm", "crisp", "calm", "vivid", "bright",
+                                                                  "clear", "sharp", "bold"]))
+    assert tags.scores["TAG"] == 0.375 and tags.reasons == ("dumps a list (TAG 0.38 <= 0.5: a run of 9 short comma items)",)
     assert TEXT_FLOORS["TAG"] == 0.5
 
 
@@ -427,7 +451,7 @@ def test_text_rewards_score_the_rendered_prompt_against_the_original():
     assert lex["LEX"].tolist() == [0.0, 1.0]  # three coinages: 1 - 1.5 clamped to 0; none: 1
     tag = TagListReward().score([video(DISHES), video("a student washing dishes, warm light")],
                                 ["a student washing dishes in the kitchen"] * 2)
-    assert tag["TAG"].tolist() == [0.25, 1.0]
+    assert tag["TAG"].tolist() == [0.125, 1.0]
     for reward in (RepetitionReward(), IntentReward(), LeakageReward(), LexiconReward(), TagListReward()):
         assert reward.fingerprint.startswith(type(reward).__name__ + "/v")
     assert LeakageReward(["x"]).fingerprint != LeakageReward(["y"]).fingerprint
@@ -467,7 +491,7 @@ def test_checks_name_what_failed():
     crab = checks.check("a crab hiding in the sand at dawn", CRAB)
     assert crab.degenerate and not crab.leaked and crab.intent_kept and not crab.passes
     assert crab.reasons == ("repeats itself (REP 0.00 <= 0.75)",
-                            "dumps tags (TAG 0.25 <= 0.5: a run of 10 short comma items)")
+                            "dumps a list (TAG 0.25 <= 0.5: a run of 10 short comma items)")
 
     chat = checks.check("a dog running on the beach", "Sure! Here is the refined prompt: a dog running on the beach")
     assert chat.leaked and not chat.degenerate and chat.intent_kept

@@ -23,7 +23,7 @@ from prompt_a_video.rewards.text.intent import IntentReward, intent_score, missi
 from prompt_a_video.rewards.text.leakage import LeakageReward, leakage_score
 from prompt_a_video.rewards.text.lexicon import LexiconReward, coined_words, lexicon_score
 from prompt_a_video.rewards.text.repetition import RepetitionReward, repetition_score
-from prompt_a_video.rewards.text.tag_list import TagListReward, tag_list_score, tag_run
+from prompt_a_video.rewards.text.tag_list import TagListReward, list_shape, tag_list_score, tag_run
 
 # Strict floors (score > floor), as for every composite floor.
 # LEX > 0.5: no coined word at all (one costs 0.5). TAG > 0.5: no run of 8 or more tags.
@@ -31,6 +31,6 @@ TEXT_FLOORS: dict[str, float] = {"REP": 0.75, "FLU": -8.5, "LEAK": 0.8, "INT": 0
 
 __all__ = [
     "TEXT_FLOORS", "FluencyReward", "FluencyScorer", "IntentReward", "LeakageReward", "LexiconReward",
-    "RepetitionReward", "TagListReward", "coined_words", "intent_score", "leakage_score", "lexicon_score",
+    "RepetitionReward", "TagListReward", "coined_words", "intent_score", "leakage_score", "lexicon_score", "list_shape",
     "missing_words", "repetition_score", "tag_list_score", "tag_run",
 ]

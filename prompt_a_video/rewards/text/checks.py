@@ -29,7 +29,7 @@ from prompt_a_video.rewards.language import detect_language, in_language, langua
 from prompt_a_video.rewards.text.leakage import default_instructions, leakage_score
 from prompt_a_video.rewards.text.lexicon import coined_words, score_of
 from prompt_a_video.rewards.text.repetition import repetition_score
-from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of, tag_run
+from prompt_a_video.rewards.text.tag_list import list_shape, score_of as tag_score_of
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,9 @@ class TextChecks:
         f = self.floors
         source = detect_language(original) if self.language is not None else None
         translated = source is not None and source != self.language
-        coined, run = coined_words(original, rewrite), tag_run(original, rewrite)
+        coined, (run, items) = coined_words(original, rewrite), list_shape(original, rewrite)
         scores = {"REP": repetition_score(rewrite), "LEAK": leakage_score(rewrite, original, self.instructions),
-                  "LEX": score_of(coined), "TAG": tag_score_of(run)}
+                  "LEX": score_of(coined), "TAG": tag_score_of(run, items)}
         notes = ()
         if translated:
             notes = (f"intent not checked: the prompt is in {language_name(source)}, the rewrite asked for in "
@@ -116,7 +116,9 @@ class TextChecks:
             reasons.append(f"coins words (LEX {scores['LEX']:.2f} <= {f['LEX']:g}: {', '.join(coined[:6])})")
         if "TAG" in f and not scores["TAG"] > f["TAG"]:
             degenerate = True
-            reasons.append(f"dumps tags (TAG {scores['TAG']:.2f} <= {f['TAG']:g}: a run of {run} short comma items)")
+            shape = (f"a run of {run} short comma items" if tag_score_of(run) <= tag_score_of(0, items)
+                     else f"a sentence of {items} comma items")
+            reasons.append(f"dumps a list (TAG {scores['TAG']:.2f} <= {f['TAG']:g}: {shape})")
         if flu is not None and "FLU" in f and not scores["FLU"] > f["FLU"]:
             degenerate = True
             reasons.append(f"not fluent (FLU {scores['FLU']:.2f} <= {f['FLU']:g})")
