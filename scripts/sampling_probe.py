@@ -16,18 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 
-# name: (repetition_penalty, no_repeat_ngram_size, max_word_uses, single_line, max_tag_run), all over the
-# answer only
+# name: (repetition_penalty, no_repeat_ngram_size, max_word_uses, single_line, max_tag_run, max_list_items),
+# all over the answer only
 SETTINGS = {
-    "none": (1.0, 0, 0, False, 0),
-    "no-repeat-3": (1.0, 3, 0, False, 0),
-    "penalty-1.2": (1.2, 0, 0, False, 0),
-    "word-cap-1+no-repeat-3": (1.0, 3, 1, False, 0),
-    "word-cap-1+no-repeat-3+single-line": (1.0, 3, 1, True, 0),
-    "penalty-1.2+single-line": (1.2, 0, 0, True, 0),
-    "word-cap-1+no-repeat-3+single-line+tag-run-6": (1.0, 3, 1, True, 6),
-    "word-cap-1+no-repeat-3+single-line+tag-run-5": (1.0, 3, 1, True, 5),
-    "word-cap-1+no-repeat-3+single-line+tag-run-4": (1.0, 3, 1, True, 4),
+    "none": (1.0, 0, 0, False, 0, 0),
+    "no-repeat-3": (1.0, 3, 0, False, 0, 0),
+    "penalty-1.2": (1.2, 0, 0, False, 0, 0),
+    "word-cap-1+no-repeat-3": (1.0, 3, 1, False, 0, 0),
+    "word-cap-1+no-repeat-3+single-line": (1.0, 3, 1, True, 0, 0),
+    "penalty-1.2+single-line": (1.2, 0, 0, True, 0, 0),
+    "word-cap-1+no-repeat-3+single-line+tag-run-6": (1.0, 3, 1, True, 6, 0),
+    "word-cap-1+no-repeat-3+single-line+tag-run-5": (1.0, 3, 1, True, 5, 0),
+    "word-cap-1+no-repeat-3+single-line+tag-run-4": (1.0, 3, 1, True, 4, 0),
+    "word-cap-1+no-repeat-3+single-line+tag-run-6+items-8": (1.0, 3, 1, True, 6, 8),
 }
 
 
@@ -59,16 +60,16 @@ def main() -> None:
     refiner = Refiner(args.refiner, batch_size=24)
     rows = []
     for name in args.settings:
-        penalty, ngram, cap, single, tags = SETTINGS[name]
+        penalty, ngram, cap, single, tags, items = SETTINGS[name]
         out = refiner.refine(prompts, args.samples, guard=False, temperature=args.temperature,
                              max_new_tokens=args.max_new_tokens, repetition_penalty=penalty,
                              no_repeat_ngram_size=ngram, max_word_uses=cap, single_line=single, max_tag_run=tags,
-                             seed=0)
+                             max_list_items=items, seed=0)
         originals = [p for p, samples in zip(prompts, out) for _ in samples]
         rewrites = [s for samples in out for s in samples]
         verdicts = checks(originals, rewrites)
         n = len(verdicts)
-        rows.append({"setting": name, "repetition_penalty": penalty, "no_repeat_ngram_size": ngram, "max_word_uses": cap, "single_line": single, "max_tag_run": tags, "n": n,
+        rows.append({"setting": name, "repetition_penalty": penalty, "no_repeat_ngram_size": ngram, "max_word_uses": cap, "single_line": single, "max_tag_run": tags, "max_list_items": items, "n": n,
                      "degenerate": sum(v.degenerate for v in verdicts) / n,
                      "intent_kept": sum(v.intent_kept for v in verdicts) / n,
                      "leaked": sum(v.leaked for v in verdicts) / n,

@@ -7,8 +7,9 @@ VBench refinements: GPT-4o, Wan2.1's extender, HunyuanVideo's rewriter) and prin
 refiner and for the originals, the min / 1% / 5% / 50% / 95% quantiles (lower order
 statistic) of each measure, and how many rewrites fall at or under each floor
 (``TEXT_FLOORS``), then each refiner's coined words (``LEX``: how many rewrites hold
-one, and which words) and its tag runs (``TAG``: how many rewrites have each longest run
-of short comma items, and how many fail the floor). FLU uses the smollm2-135m-instruct asset (`pav assets install`);
+one, and which words) and its lists (``TAG``: how many rewrites have each longest run
+of short comma items and each most comma items in one sentence, and how many fail the
+floor). FLU uses the smollm2-135m-instruct asset (`pav assets install`);
 ``--no-fluency`` skips it.
 The table in docs/rewards.md ("Calibration") is this script's output.
 """
@@ -35,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from prompt_a_video.rewards.text import (
-        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, repetition_score, tag_run,
+        TEXT_FLOORS, FluencyScorer, coined_words, intent_score, leakage_score, list_shape, repetition_score,
     )
     from prompt_a_video.rewards.text.tag_list import score_of as tag_score_of
 
@@ -47,7 +48,7 @@ def main() -> None:
     print("| texts | REP | LEAK | INT | FLU | at/under floor: REP, LEAK, INT, FLU |")
     print("|---|---|---|---|---|---|")
     coined: dict[str, list[list[str]]] = {}
-    runs: dict[str, list[int]] = {}
+    shapes: dict[str, list[tuple[int, int]]] = {}
     for name in [*names, "original"]:
         pairs = [(r["prompt"], r["prompt"] if name == "original" else r["refinements"][name]) for r in rows]
         scores = {"REP": [repetition_score(t) for _, t in pairs],
@@ -58,18 +59,21 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(quantiles(scores[d]) for d in ("REP", "LEAK", "INT", "FLU")) +
               f" | {under} |")
         coined[name] = [words for words in (coined_words(o, t) for o, t in pairs) if words]
-        runs[name] = [tag_run(o, t) for o, t in pairs]
+        shapes[name] = [list_shape(o, t) for o, t in pairs]
     print("\n| texts | rewrites with a coined word (LEX <= 0.5) | the words |")
     print("|---|---|---|")
     for name, found in coined.items():
         listed = ", ".join(w for words in found for w in words)
         print(f"| {name} | {len(found)} of {len(rows)} | {listed} |")
-    print(f"\n| texts | longest tag run: rewrites | at/under the TAG floor ({TEXT_FLOORS['TAG']:g}) |")
-    print("|---|---|---|")
-    for name, found in runs.items():
-        counts = sorted(Counter(found).items())
-        failing = sum(tag_score_of(run) <= TEXT_FLOORS["TAG"] for run in found)
-        print(f"| {name} | {', '.join(f'{run}: {n}' for run, n in counts)} | {failing} of {len(rows)} |")
+    print(f"\n| texts | longest tag run: rewrites | most items in a sentence: rewrites | "
+          f"at/under the TAG floor ({TEXT_FLOORS['TAG']:g}) |")
+    print("|---|---|---|---|")
+    for name, found in shapes.items():
+        runs = sorted(Counter(run for run, _ in found).items())
+        items = sorted(Counter(n for _, n in found).items())
+        failing = sum(tag_score_of(run, n) <= TEXT_FLOORS["TAG"] for run, n in found)
+        print(f"| {name} | {', '.join(f'{k}: {n}' for k, n in runs)} | {', '.join(f'{k}: {n}' for k, n in items)} | "
+              f"{failing} of {len(rows)} |")
 
 
 if __name__ == "__main__":
