@@ -20,7 +20,9 @@ What it does, per batch of prompts:
   from running on as a list (no comma after 6 short items in a row, or in a sentence of 8
   items); defaults
   ``DEFAULT_SAMPLING``;
-- decodes only the new tokens and cleans them (:func:`clean_refinement`).
+- decodes only the new tokens and cleans them (:func:`clean_refinement`); an answer the
+  length cap stopped is cut back to its last whole sentence or clause
+  (:func:`finish_unfinished`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 # 2529 real rewrites of VBench prompts holds (GPT-4o, Wan2.1, HunyuanVideo: docs/rewards.md,
 # TAG), so the caps never forbid what real refiners write.
 DEFAULT_SAMPLING = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3, "max_word_uses": 1, "single_line": True,
-                    "max_tag_run": 6, "max_list_items": 8}
+                    "max_tag_run": 6, "max_list_items": 8, "cut_unfinished": True}
 
 # A leading label some instruct models put before the answer ("Refined prompt:",
 # "**Enhanced video description:**"); anything else the model writes is kept.
@@ -69,6 +71,20 @@ def clean_refinement(text: str) -> str:
                 continue
         break
     return text
+
+
+def finish_unfinished(text: str) -> str:
+    """An answer the length cap stopped, cut back to where a reader would end it: after its
+    last whole sentence, else before its last clause mark (``,`` ``;`` a dash), else after
+    its last whole word (the rules of :mod:`~prompt_a_video.refiner.budget`, counting
+    characters). A text that already ends a sentence, or has nothing to cut back to, is
+    returned as it is."""
+    from prompt_a_video.refiner.budget import fit
+
+    stripped = text.rstrip()
+    if len(stripped) < 2 or stripped[-1] in ".!?\u2026\u3002\uff01\uff1f":
+        return stripped
+    return fit(stripped, len, len(stripped) - 1).text
 
 
 def stop_token_ids(tokenizer, model=None) -> list[int]:
@@ -180,7 +196,7 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
                 batch_size: int = 16, seed: int | None = None, repetition_penalty: float | None = None,
                 no_repeat_ngram_size: int | None = None, max_word_uses: int | None = None,
                 single_line: bool | None = None, max_tag_run: int | None = None,
-                max_list_items: int | None = None) -> list[list[str]]:
+                max_list_items: int | None = None, cut_unfinished: bool | None = None) -> list[list[str]]:
     """Refine ``prompts`` with a loaded causal LM; ``n`` refinements per prompt, in order.
 
     Args:
@@ -213,6 +229,10 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             default ``DEFAULT_SAMPLING``.
         max_list_items: no comma once a sentence holds this many comma items of any
             length (0: off; the user's own items are free); default ``DEFAULT_SAMPLING``.
+        cut_unfinished: an answer that reached ``max_new_tokens`` without its stop token
+            is cut back to its last whole sentence, else clause, else word
+            (:func:`finish_unfinished`), so no rewrite ends mid-phrase ("..., with steady
+            movement, and"); default ``DEFAULT_SAMPLING``.
 
     Returns:
         ``len(prompts)`` lists of ``n`` cleaned refinements (:func:`clean_refinement`).
@@ -235,6 +255,8 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
         max_tag_run = DEFAULT_SAMPLING["max_tag_run"]
     if max_list_items is None:
         max_list_items = DEFAULT_SAMPLING["max_list_items"]
+    if cut_unfinished is None:
+        cut_unfinished = DEFAULT_SAMPLING["cut_unfinished"]
     if (not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0 or max_tag_run < 0
             or max_list_items < 0):
         raise ValueError(f"refine: need repetition_penalty > 0 and no_repeat_ngram_size, max_word_uses, max_tag_run, "
@@ -275,9 +297,13 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
                                                                originals, bool(single_line), max_tag_run,
                                                                max_list_items))
             output = _generate(model, input_ids, attention_mask, n, config, processors)
-            texts = tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+            answers = output[:, input_ids.shape[1]:]
+            texts = [clean_refinement(t) for t in tokenizer.batch_decode(answers, skip_special_tokens=True)]
+            if cut_unfinished:  # a finished row holds a stop token; a row cut by the length cap does not
+                ended = torch.isin(answers, torch.tensor(stops, device=answers.device)).any(dim=1).tolist()
+                texts = [t if done else finish_unfinished(t) for t, done in zip(texts, ended)]
             # generate() returns the n sequences of a prompt next to each other.
-            results.extend([clean_refinement(t) for t in texts[i:i + n]] for i in range(0, len(texts), n))
+            results.extend(texts[i:i + n] for i in range(0, len(texts), n))
     return results
 
 

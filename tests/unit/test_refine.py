@@ -13,7 +13,9 @@ from prompt_a_video.modules.answer_penalties import (
     SingleLineAnswer,
     answer_processors,
 )
-from prompt_a_video.refiner.generation import DEFAULT_SAMPLING, clean_refinement, refine_with, stop_token_ids
+from prompt_a_video.refiner.generation import (
+    DEFAULT_SAMPLING, clean_refinement, finish_unfinished, refine_with, stop_token_ids,
+)
 
 PROMPTS = ["a cat sitting on a long windowsill in the golden evening sun", "a dog", "two birds over the sea"]
 
@@ -79,6 +81,49 @@ class EchoLM(torch.nn.Module):
         return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
 
 
+class ScriptedLM(EchoLM):
+    """Answers every row with the next of ``answers``: ``(text, ends)``, ``ends`` False for an
+    answer the length cap stopped (no eos), then pads to the longest (padding is no stop token)."""
+
+    def __init__(self, tokenizer, answers):
+        super().__init__(tokenizer)
+        self.answers = list(answers)
+
+    def generate(self, input_ids, attention_mask, generation_config, logits_processor=None):
+        tok = self.tokenizer
+        rows = []
+        for ids in input_ids:
+            for _ in range(generation_config.num_return_sequences):
+                text, ends = self.answers.pop(0)
+                rows.append(ids.tolist() + tok(text, add_special_tokens=False)["input_ids"] +
+                            ([tok.eos_token_id] if ends else []))
+        width = max(map(len, rows))
+        return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+
+def test_an_answer_the_length_cap_stopped_is_cut_back_to_its_last_whole_sentence_or_clause(llama):
+    _, tokenizer, backbone = llama
+    unfinished = "a dog runs on the beach, soft light. The waves roll in with a steady rhythm and"
+    answers = [(unfinished, False), ("a dog runs on the beach, soft light, warm and", False),
+               ("a dog runs on the beach, soft light, warm and", True)]
+    out = refine_with(ScriptedLM(tokenizer, answers), tokenizer, backbone, ["a dog"], n=3, seed=0)
+    assert tokenizer.pad_token_id not in stop_token_ids(tokenizer)
+    # the rows without eos are cut back; the one that ended is kept as written
+    assert out == [["a dog runs on the beach, soft light.", "a dog runs on the beach, soft light",
+                    "a dog runs on the beach, soft light, warm and"]]
+    kept = refine_with(ScriptedLM(tokenizer, answers), tokenizer, backbone, ["a dog"], n=3, seed=0,
+                       cut_unfinished=False)
+    assert kept == [[unfinished, "a dog runs on the beach, soft light, warm and",
+                     "a dog runs on the beach, soft light, warm and"]]
+
+
+def test_finish_unfinished_by_hand():
+    assert finish_unfinished("a crab at dawn, with soft light. The tide goes out and") == "a crab at dawn, with soft light."
+    assert finish_unfinished("a crab at dawn, with soft light, and the") == "a crab at dawn, with soft light"
+    assert finish_unfinished("a crab at dawn.") == "a crab at dawn."  # a sentence already ends it
+    assert finish_unfinished("crab") == "crab"  # nothing to cut back to
+
+
 def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
     _, tokenizer, backbone = llama
     model = EchoLM(tokenizer)
@@ -98,7 +143,8 @@ def test_refine_groups_n_answers_per_prompt_in_order_across_batches(llama):
         # width, the word cap given each generated row's user prompt (n = 3 rows per prompt, next to each
         # other); transformers' own prompt-counting knobs stay off
         originals = [p for p in batch for _ in range(3)]
-        expected = answer_processors(call["input_ids"].shape[1], **DEFAULT_SAMPLING, tokenizer=tokenizer,
+        controls = {k: v for k, v in DEFAULT_SAMPLING.items() if k != "cut_unfinished"}  # not a processor
+        expected = answer_processors(call["input_ids"].shape[1], **controls, tokenizer=tokenizer,
                                      originals=originals)
         assert expected and [vars(p) for p in call["processors"]] == [vars(p) for p in expected]
         assert [type(p) for p in call["processors"]] == [type(p) for p in expected]
