@@ -243,25 +243,14 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
                                do_sample=do_sample)
     if batch_size < 1:
         raise ValueError(f"refine: batch_size must be >= 1, got {batch_size}")
-    if repetition_penalty is None:
-        repetition_penalty = DEFAULT_SAMPLING["repetition_penalty"]
-    if no_repeat_ngram_size is None:
-        no_repeat_ngram_size = DEFAULT_SAMPLING["no_repeat_ngram_size"]
-    if max_word_uses is None:
-        max_word_uses = DEFAULT_SAMPLING["max_word_uses"]
-    if single_line is None:
-        single_line = DEFAULT_SAMPLING["single_line"]
-    if max_tag_run is None:
-        max_tag_run = DEFAULT_SAMPLING["max_tag_run"]
-    if max_list_items is None:
-        max_list_items = DEFAULT_SAMPLING["max_list_items"]
-    if cut_unfinished is None:
-        cut_unfinished = DEFAULT_SAMPLING["cut_unfinished"]
-    if (not repetition_penalty > 0 or no_repeat_ngram_size < 0 or max_word_uses < 0 or max_tag_run < 0
-            or max_list_items < 0):
-        raise ValueError(f"refine: need repetition_penalty > 0 and no_repeat_ngram_size, max_word_uses, max_tag_run, "
-                         f"max_list_items >= 0, got {repetition_penalty}, {no_repeat_ngram_size}, {max_word_uses}, "
-                         f"{max_tag_run}, {max_list_items}")
+    given = {"repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size,
+             "max_word_uses": max_word_uses, "single_line": single_line, "max_tag_run": max_tag_run,
+             "max_list_items": max_list_items, "cut_unfinished": cut_unfinished}
+    controls = {name: DEFAULT_SAMPLING[name] if value is None else value for name, value in given.items()}
+    counts = ("no_repeat_ngram_size", "max_word_uses", "max_tag_run", "max_list_items")
+    if not controls["repetition_penalty"] > 0 or any(controls[name] < 0 for name in counts):
+        raise ValueError("refine: need repetition_penalty > 0 and " + ", ".join(counts) + " >= 0, got "
+                         + ", ".join(str(controls[name]) for name in ("repetition_penalty", *counts)))
     if not prompts:
         return []
     from transformers import LogitsProcessorList
@@ -292,14 +281,14 @@ def refine_with(model, tokenizer, backbone, prompts: list[str], n: int = 1, *, t
             input_ids, attention_mask = left_pad(rows[start:start + batch_size], pad_id, device)
             # generate() returns each prompt's n sequences next to each other: row r is prompt r // n.
             originals = [p for p in prompts[start:start + batch_size] for _ in range(n)]
-            processors = LogitsProcessorList(answer_processors(input_ids.shape[1], repetition_penalty,
-                                                               no_repeat_ngram_size, max_word_uses, tokenizer,
-                                                               originals, bool(single_line), max_tag_run,
-                                                               max_list_items))
+            processors = LogitsProcessorList(answer_processors(
+                input_ids.shape[1], controls["repetition_penalty"], controls["no_repeat_ngram_size"],
+                controls["max_word_uses"], tokenizer, originals, bool(controls["single_line"]),
+                controls["max_tag_run"], controls["max_list_items"]))
             output = _generate(model, input_ids, attention_mask, n, config, processors)
             answers = output[:, input_ids.shape[1]:]
             texts = [clean_refinement(t) for t in tokenizer.batch_decode(answers, skip_special_tokens=True)]
-            if cut_unfinished:  # a finished row holds a stop token; a row cut by the length cap does not
+            if controls["cut_unfinished"]:  # a finished row holds a stop token; a row cut by the length cap does not
                 ended = torch.isin(answers, torch.tensor(stops, device=answers.device)).any(dim=1).tolist()
                 texts = [t if done else finish_unfinished(t) for t, done in zip(texts, ended)]
             # generate() returns the n sequences of a prompt next to each other.
