@@ -187,10 +187,11 @@ def _first_piece(tokenizer, word: str) -> int | None:
     return ids[0] if text.isalpha() and not known(text) else None
 
 
-@lru_cache(maxsize=8)
-def _comma_tokens(tokenizer) -> tuple[int, ...]:
+@lru_cache(maxsize=16)
+def _tokens_holding(tokenizer, mark: str) -> tuple[int, ...]:
+    """Ids of the non-special tokens whose text holds ``mark`` (a comma, a line break)."""
     special = set(getattr(tokenizer, "all_special_ids", ()))
-    return tuple(i for i in range(len(tokenizer)) if i not in special and "," in tokenizer.decode([i]))
+    return tuple(i for i in range(len(tokenizer)) if i not in special and mark in tokenizer.decode([i]))
 
 
 class AnswerTagRunCap:
@@ -218,7 +219,7 @@ class AnswerTagRunCap:
         self.max_run = int(max_run)
         self.max_items = int(max_items)
         self.originals = list(originals or [])
-        self.commas = list(_comma_tokens(tokenizer))
+        self.commas = list(_tokens_holding(tokenizer, ","))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         from prompt_a_video.rewards.text.tag_list import trailing_list
@@ -233,10 +234,6 @@ class AnswerTagRunCap:
         return scores
 
 
-@lru_cache(maxsize=8)
-def _newline_tokens(tokenizer) -> tuple[int, ...]:
-    special = set(tokenizer.all_special_ids)
-    return tuple(i for i in range(len(tokenizer)) if i not in special and "\n" in tokenizer.decode([i]))
 
 
 class SingleLineAnswer:
@@ -244,7 +241,7 @@ class SingleLineAnswer:
     included, stay allowed, so the answer can end)."""
 
     def __init__(self, tokenizer) -> None:
-        self.banned = list(_newline_tokens(tokenizer))
+        self.banned = list(_tokens_holding(tokenizer, "\n"))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.banned:

@@ -230,7 +230,8 @@ def run_pipeline(
                                        "rule (pairs.rule) or sample more (pairs.n, pairs.limit)")
                 return {"pairs": str(out), "summary": summary}
 
-            pairs_key, made = stage(f"pairs-r{r}", {**components, **sampler, "options": pairs, "upstream": previous_key},
+            pairs_key, made = stage(f"pairs-r{r}",
+                                    {**components, **sampler, "options": pairs, "upstream": previous_key},
                                     run_pairs)
             wiring = {"model": {"init_args": {"backbone": {"model": str(Path(refiner) / "merged")},
                                               "sft_adapter": None}},
@@ -264,8 +265,8 @@ def run_pipeline(
                                "reward": {m: v.get("reward") for m, v in result["methods"].items()}}
                         for name, result in metrics.items()}
 
-            stage("evaluate", {**components, **sampler, "settings": evaluation_identity(evaluation), "upstream": previous_key,
-                               "refiners": sorted(trained)}, run_evaluate)
+            stage("evaluate", {**components, **sampler, "settings": evaluation_identity(evaluation),
+                               "upstream": previous_key, "refiners": sorted(trained)}, run_evaluate)
             for name, outputs in results["evaluate"].items():
                 print(f"pipeline: report ({name}): {outputs['report']}", flush=True)
     print(f"pipeline: done -> {root}", flush=True)

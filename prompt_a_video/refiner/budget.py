@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Budget", "Fit", "check_target", "fit", "fit_to_budget", "resolve_budget", "target_language"]
+__all__ = ["Budget", "Fit", "check_target", "ends_a_sentence", "fit", "fit_to_budget", "resolve_budget",
+           "target_language"]
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # A sentence ends at . ! ? … followed by a space or the end (so "3.5" and "e.g.x" do not end
@@ -89,6 +90,11 @@ def _longest_fitting(text: str, ends: list[int], count: Callable[[str], int], li
         else:
             hi = mid - 1
     return best
+
+
+def ends_a_sentence(text: str) -> bool:
+    """Whether ``text`` ends at a sentence end (the first of the cut rules above)."""
+    return any(m.end() == len(text) for m in _SENTENCE_END.finditer(text))
 
 
 def fit(text: str, count_tokens: Callable[[str], int], limit: int) -> Fit:

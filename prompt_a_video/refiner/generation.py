@@ -79,10 +79,10 @@ def finish_unfinished(text: str) -> str:
     its last whole word (the rules of :mod:`~prompt_a_video.refiner.budget`, counting
     characters). A text that already ends a sentence, or has nothing to cut back to, is
     returned as it is."""
-    from prompt_a_video.refiner.budget import fit
+    from prompt_a_video.refiner.budget import ends_a_sentence, fit
 
     stripped = text.rstrip()
-    if len(stripped) < 2 or stripped[-1] in ".!?\u2026\u3002\uff01\uff1f":
+    if len(stripped) < 2 or ends_a_sentence(stripped):
         return stripped
     return fit(stripped, len, len(stripped) - 1).text
 

@@ -121,6 +121,7 @@ def test_finish_unfinished_by_hand():
     assert finish_unfinished("a crab at dawn, with soft light. The tide goes out and") == "a crab at dawn, with soft light."
     assert finish_unfinished("a crab at dawn, with soft light, and the") == "a crab at dawn, with soft light"
     assert finish_unfinished("a crab at dawn.") == "a crab at dawn."  # a sentence already ends it
+    assert finish_unfinished('a crab says "dawn."') == 'a crab says "dawn."'  # its closing quote with it
     assert finish_unfinished("crab") == "crab"  # nothing to cut back to
 
 

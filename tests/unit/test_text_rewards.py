@@ -16,7 +16,7 @@ from prompt_a_video.rewards.text import (
     list_shape, tag_list_score, tag_run,
 )
 from prompt_a_video.rewards.text.checks import TextChecks
-from prompt_a_video.rewards.text.tag_list import trailing_tag_run
+from prompt_a_video.rewards.text.tag_list import trailing_list
 from prompt_a_video.rewards.text.intent import same_stem, within_one_edit
 from prompt_a_video.rewards.text.leakage import covered_share
 from prompt_a_video.rewards.text.repetition import distinct, excess_repeats, stutters
@@ -406,6 +406,10 @@ def test_tag_run_leaves_the_users_own_list_alone():
     assert tag_run(market, market) == 0
     assert tag_run(market, market + ", warm light, busy stalls") == 2
     assert tag_list_score(market, "market, fruits, soft light, people talking, sunny day, colorful, bokeh") == 1.0
+
+
+def trailing_tag_run(original, text):
+    return trailing_list(original, text)[0]
 
 
 def test_trailing_tag_run_is_the_run_one_more_comma_would_extend():

@@ -88,11 +88,6 @@ def trailing_list(original: str, text: str) -> tuple[int, int]:
     return _sentence_counts(words(original), _SENTENCE_END.split(text)[-1])[-1]
 
 
-def trailing_tag_run(original: str, text: str) -> int:
-    """The tag run of :func:`trailing_list`."""
-    return trailing_list(original, text)[0]
-
-
 def score_of(run: int, items: int = 0) -> float:
     """``TAG`` of a rewrite whose longest tag run is ``run`` and longest sentence holds ``items``."""
     over = max(run - FREE_RUN, items - FREE_ITEMS, 0)
